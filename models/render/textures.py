@@ -1,0 +1,463 @@
+"""Textures a character asset needs beyond the portrait itself (asset preparation, offline).
+
+* head-and-shoulders alpha (GrabCut seeded from the landmarks), and the background plate behind
+  it (inpainted), so head motion reveals background rather than holes;
+* the "closed plate": the portrait with the mouth interior painted over with lip colour and the
+  eye openings with eyelid skin — the warp samples it, and the mouth and eye layers draw what is
+  behind the lips and lids through the *current* openings;
+* mouth interior sprites: an upper layer fixed to the skull (upper teeth; taken from the photo
+  when teeth show) and a lower layer fixed to the jaw (tongue and lower teeth), drawn over a
+  cavity colour — together they work at any jaw opening;
+* eyeball sprites: the sclera with the iris removed, and the iris as a separate disc that moves
+  with gaze.
+
+Every sprite is RGBA with its top-left ``origin`` in asset pixels (key ``<name>.origin``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+
+from models.render.rig import EYE_L, EYE_R, INNER_LIPS, OUTER_LIPS, FaceFrame
+
+TextureSet = dict[str, np.ndarray]
+
+
+@functools.lru_cache(maxsize=32)
+def _catmull_rom_basis(n: int, samples_per_segment: int) -> np.ndarray:
+    """Matrix ``[n*s, n]`` that samples a closed Catmull-Rom spline through ``n`` points."""
+    t = np.linspace(0.0, 1.0, samples_per_segment, endpoint=False)
+    coeffs = 0.5 * np.stack(
+        [
+            -t + 2 * t**2 - t**3,  # p[i-1]
+            2 - 5 * t**2 + 3 * t**3,  # p[i]
+            t + 4 * t**2 - 3 * t**3,  # p[i+1]
+            -(t**2) + t**3,  # p[i+2]
+        ],
+        axis=1,
+    )
+    basis = np.zeros((n * samples_per_segment, n), np.float32)
+    for i in range(n):
+        rows = slice(i * samples_per_segment, (i + 1) * samples_per_segment)
+        for k, off in enumerate((-1, 0, 1, 2)):
+            basis[rows, (i + off) % n] += coeffs[:, k]
+    return basis
+
+
+def closed_curve(points: np.ndarray, samples_per_segment: int = 4) -> np.ndarray:
+    """Densify a closed polygon ``[N, 2]`` with a Catmull-Rom spline, ``[N*s, 2]``."""
+    p = np.asarray(points, np.float32)
+    return _catmull_rom_basis(len(p), samples_per_segment) @ p
+
+
+def polygon_mask(shape: tuple[int, int], polygon: np.ndarray, feather: float = 0.0) -> np.ndarray:
+    """Float mask ``[H, W]`` in 0..1 of an anti-aliased polygon, optionally feathered (px)."""
+    mask = np.zeros(shape, np.uint8)
+    pts = np.round(polygon * 16).astype(np.int32)[None]
+    cv2.fillPoly(mask, pts, 255, lineType=cv2.LINE_AA, shift=4)
+    m = mask.astype(np.float32) / 255.0
+    if feather > 0:
+        m = cv2.GaussianBlur(m, (0, 0), feather)
+    return m
+
+
+# --- alpha and background -------------------------------------------------------------------
+
+
+def head_and_shoulders_alpha(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Soft alpha ``[H, W]`` uint8 of head, hair, neck and shoulders (GrabCut from landmarks)."""
+    h, w = image.shape[:2]
+    fr = FaceFrame.from_landmarks(landmarks)
+    d = fr.iod
+    mask = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
+    # Probably foreground: a generous head ellipse and a shoulder trapezoid below the chin.
+    center = landmarks.mean(axis=0)
+    cv2.ellipse(
+        mask,
+        (int(center[0]), int(center[1] - 0.4 * d)),
+        (int(1.6 * d), int(2.1 * d)),
+        0,
+        0,
+        360,
+        int(cv2.GC_PR_FGD),
+        -1,
+    )
+    chin = landmarks[8]
+    shoulders = np.array(
+        [
+            [chin[0] - 0.9 * d, chin[1]],
+            [chin[0] + 0.9 * d, chin[1]],
+            [chin[0] + 3.0 * d, h],
+            [chin[0] - 3.0 * d, h],
+        ],
+        np.int32,
+    )
+    cv2.fillConvexPoly(mask, shoulders, int(cv2.GC_PR_FGD))
+    # Certainly foreground: the face itself (landmark hull, pulled in a little) and the neck.
+    hull = cv2.convexHull(landmarks.astype(np.float32)).reshape(-1, 2)
+    hull = center + (hull - center) * 0.9
+    cv2.fillConvexPoly(mask, hull.astype(np.int32), int(cv2.GC_FGD))
+    neck = np.array(
+        [
+            [chin[0] - 0.45 * d, chin[1] - 0.3 * d],
+            [chin[0] + 0.45 * d, chin[1] - 0.3 * d],
+            [chin[0] + 0.45 * d, min(h - 1, chin[1] + 0.6 * d)],
+            [chin[0] - 0.45 * d, min(h - 1, chin[1] + 0.6 * d)],
+        ],
+        np.int32,
+    )
+    cv2.fillConvexPoly(mask, neck, int(cv2.GC_FGD))
+    # Certainly background: the top border strip and the upper side strips.
+    border = max(2, int(0.02 * min(h, w)))
+    mask[:border, :] = cv2.GC_BGD
+    top_half = int(chin[1] - 0.5 * d)
+    mask[:top_half, :border] = cv2.GC_BGD
+    mask[:top_half, -border:] = cv2.GC_BGD
+    bgd = np.zeros((1, 65), np.float64)
+    fgd = np.zeros((1, 65), np.float64)
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    cv2.grabCut(bgr, mask, None, bgd, fgd, 4, cv2.GC_INIT_WITH_MASK)
+    fg = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
+    # Keep the component that holds the face; close small gaps.
+    n, labels = cv2.connectedComponents(fg)
+    if n > 1:
+        face_label = labels[int(landmarks[30, 1]), int(landmarks[30, 0])]
+        if face_label > 0:
+            fg = (labels == face_label).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, kernel)
+    soft = cv2.GaussianBlur(fg.astype(np.float32), (0, 0), 1.2)
+    return np.clip(soft * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def background_plate(image: np.ndarray, alpha: np.ndarray, iod: float) -> np.ndarray:
+    """The scene behind the character: alpha region (dilated) inpainted from its surroundings.
+
+    Inpainting runs at reduced resolution (the revealed slivers are thin and soft), then the plate
+    keeps the original pixels wherever the character was not.
+    """
+    h, w = image.shape[:2]
+    hole = (alpha > 8).astype(np.uint8)
+    grow = max(3, int(0.08 * iod)) | 1
+    hole = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
+    scale = 4
+    small = cv2.resize(image, (w // scale, h // scale), interpolation=cv2.INTER_AREA)
+    small_hole = cv2.resize(hole, (w // scale, h // scale), interpolation=cv2.INTER_NEAREST)
+    small_hole = cv2.dilate(small_hole, np.ones((3, 3), np.uint8))
+    filled = cv2.inpaint(small, small_hole * 255, 5, cv2.INPAINT_TELEA)
+    filled = cv2.GaussianBlur(filled, (0, 0), 1.5)
+    up = cv2.resize(filled, (w, h), interpolation=cv2.INTER_CUBIC)
+    out = image.copy()
+    out[hole > 0] = up[hole > 0]
+    return out
+
+
+# --- the closed plate -----------------------------------------------------------------------
+
+
+def _inner_mouth_polygon(lm: np.ndarray) -> np.ndarray:
+    return closed_curve(lm[INNER_LIPS])
+
+
+def _eye_polygon(lm: np.ndarray, eye: np.ndarray) -> np.ndarray:
+    return closed_curve(lm[eye])
+
+
+def closed_plate(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Portrait with mouth interior and eye openings painted over with lip and lid skin."""
+    h, w = image.shape[:2]
+    d = FaceFrame.from_landmarks(landmarks).iod
+    out = image.copy()
+    holes = np.zeros((h, w), np.uint8)
+    for poly in (
+        _inner_mouth_polygon(landmarks),
+        _eye_polygon(landmarks, EYE_R),
+        _eye_polygon(landmarks, EYE_L),
+    ):
+        holes = np.maximum(holes, (polygon_mask((h, w), poly) > 0.02).astype(np.uint8))
+    holes = cv2.dilate(holes, np.ones((3, 3), np.uint8))
+    if holes.any():
+        radius = max(3, int(0.06 * d))
+        out = cv2.inpaint(out, holes * 255, radius, cv2.INPAINT_TELEA)
+    return out
+
+
+# --- mouth interior -------------------------------------------------------------------------
+
+
+def _teeth_band(
+    width: int, height: int, lower: bool, shade: float, tint: np.ndarray | None = None
+) -> np.ndarray:
+    """A synthetic row of teeth ``[height, width, 4]`` RGBA: incisors in front, shadowed sides,
+    thin gaps, edge curving with the dental arch."""
+    x = np.linspace(-1.0, 1.0, width, dtype=np.float32)
+    y = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
+    base = np.array([236, 230, 214], np.float32)
+    if tint is not None:
+        # Lit like the rest of the picture: pulled a quarter of the way toward its tone.
+        base = 0.75 * base + 0.25 * np.clip(tint.astype(np.float32) * 1.35, 0, 255)
+    base = base * shade
+    # Tooth boundaries: central incisors widest, narrowing toward the sides (canines, premolars);
+    # each tooth is brighter in its middle (rounded enamel) with a thin dark gap at its edges.
+    edges = np.array([0.0, 0.22, 0.4, 0.56, 0.7, 0.82, 0.92])
+    edges = np.concatenate([-edges[::-1][:-1], edges])
+    k = np.clip(np.searchsorted(edges, x) - 1, 0, len(edges) - 2)
+    left, right = edges[k], edges[k + 1]
+    phase = np.clip((x - left) / np.maximum(right - left, 1e-6), 0.0, 1.0)
+    rounded = 0.9 + 0.1 * np.sin(np.pi * phase) ** 0.6
+    gaps = rounded * (1.0 - 0.14 * np.exp(-((np.minimum(phase, 1 - phase) / 0.05) ** 2)))
+    # Teeth are never identical: a small fixed per-tooth variation in shade.
+    gaps *= 1.0 + 0.04 * np.sin(7.3 * k + 1.1)
+    side_shadow = 1.0 - 0.55 * np.abs(x) ** 2.2
+    # The cutting edge follows the arch: long in front, shorter at the sides.
+    edge_len = 1.0 - 0.35 * x**2
+    if lower:
+        tooth = (1.0 - y) <= edge_len[None, :]
+        vertical = 0.75 + 0.25 * (1.0 - y)
+    else:
+        tooth = y <= edge_len[None, :]
+        vertical = 0.8 + 0.2 * y
+    rgb = base[None, None, :] * (gaps * side_shadow)[None, :, None] * vertical[..., None]
+    rgb = cv2.GaussianBlur(rgb.astype(np.float32), (0, 0), 0.5)
+    a = tooth.astype(np.float32)
+    a = cv2.GaussianBlur(a, (0, 0), 0.6)
+    out = np.zeros((height, width, 4), np.uint8)
+    out[..., :3] = np.clip(rgb, 0, 255).astype(np.uint8)
+    out[..., 3] = np.clip(a * 255, 0, 255).astype(np.uint8)
+    return out
+
+
+def _paste_rgba(dst: np.ndarray, src: np.ndarray, x: int, y: int) -> None:
+    """Alpha-composite ``src`` RGBA onto ``dst`` RGBA at (x, y), clipped (``over`` operator)."""
+    h, w = src.shape[:2]
+    x0, y0 = max(x, 0), max(y, 0)
+    x1, y1 = min(x + w, dst.shape[1]), min(y + h, dst.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return
+    s = src[y0 - y : y1 - y, x0 - x : x1 - x].astype(np.float32)
+    d = dst[y0:y1, x0:x1].astype(np.float32)
+    sa = s[..., 3:4] / 255.0
+    da = d[..., 3:4] / 255.0
+    oa = sa + da * (1 - sa)
+    rgb = (s[..., :3] * sa + d[..., :3] * da * (1 - sa)) / np.maximum(oa, 1e-6)
+    dst[y0:y1, x0:x1, :3] = np.clip(rgb, 0, 255).astype(np.uint8)
+    dst[y0:y1, x0:x1, 3] = np.clip(oa[..., 0] * 255, 0, 255).astype(np.uint8)
+
+
+def mouth_textures(image: np.ndarray, landmarks: np.ndarray) -> TextureSet:
+    """Upper (skull-fixed) and lower (jaw-fixed) mouth interior sprites and the cavity colour."""
+    h, w = image.shape[:2]
+    fr = FaceFrame.from_landmarks(landmarks)
+    d = fr.iod
+    mouth_w = float(np.linalg.norm(landmarks[54] - landmarks[48]))
+    upper_y = float(landmarks[[61, 62, 63], 1].mean())
+    lower_y = float(landmarks[[65, 66, 67], 1].mean())
+    cx = float(landmarks[[48, 54], 0].mean())
+    # Sprite boxes span the mouth and what a wide-open jaw can reveal.
+    x0 = int(np.floor(cx - 0.65 * mouth_w))
+    x1 = int(np.ceil(cx + 0.65 * mouth_w))
+    sw = x1 - x0
+    poly = _inner_mouth_polygon(landmarks)
+    interior = polygon_mask((h, w), poly) > 0.5
+    around = polygon_mask((h, w), closed_curve(landmarks[OUTER_LIPS])) > 0.5
+    tint = image[around].reshape(-1, 3).mean(axis=0) if around.any() else None
+    area = int(interior.sum())
+
+    # Cavity colour: the darkest visible interior pixels, or a default dark red.
+    cavity = np.array([58, 18, 24], np.float32)
+    teeth_visible = False
+    if area > 0.02 * d * d:
+        px = image[interior].astype(np.float32)
+        lum = px.mean(axis=1)
+        dark = px[lum <= np.percentile(lum, 20)]
+        if len(dark):
+            cavity = 0.5 * cavity + 0.5 * dark.mean(axis=0) * 0.8
+        hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)[interior]
+        bright = (hsv[:, 2] > 140) & (hsv[:, 1] < 90)
+        teeth_visible = bright.mean() > 0.2
+
+    # Upper layer, fixed to the skull.
+    uy0 = int(np.floor(upper_y - 0.3 * d))
+    uh = int(np.ceil(0.3 * d + max(lower_y - upper_y, 0) + 0.05 * d))
+    upper = np.zeros((uh, sw, 4), np.uint8)
+    if teeth_visible:
+        # The photo's own interior (rest pose exact), extended upward by edge replication so a
+        # lifting upper lip uncovers more of the same teeth, fading out at the bottom edge.
+        src = np.zeros((uh, sw, 4), np.uint8)
+        ys, xs = np.clip(np.arange(uy0, uy0 + uh), 0, h - 1), np.clip(np.arange(x0, x1), 0, w - 1)
+        src[..., :3] = image[np.ix_(ys, xs)]
+        m = np.zeros((uh, sw), np.float32)
+        m[...] = polygon_mask((h, w), poly)[np.ix_(ys, xs)]
+        top_row = np.argmax(m > 0.5, axis=0)
+        cols = np.where(m.max(axis=0) > 0.5)[0]
+        for c in cols:
+            r = int(top_row[c]) + 1
+            src[:r, c, :3] = src[min(r + 1, uh - 1), c, :3]
+            m[:r, c] = 1.0
+        rows = np.arange(uh, dtype=np.float32)[:, None]
+        bottom = lower_y - uy0
+        fade = np.clip((bottom - rows) / max(0.12 * (lower_y - upper_y) + 1.0, 1.0), 0.0, 1.0)
+        src[..., 3] = np.clip(m * fade * 255, 0, 255).astype(np.uint8)
+        upper = src
+    else:
+        tw = int(0.85 * mouth_w)
+        th = max(3, int(0.16 * d))
+        teeth = _teeth_band(tw, th, lower=False, shade=0.95, tint=tint)
+        _paste_rgba(upper, teeth, int(cx - tw / 2) - x0, int(upper_y - 0.04 * d) - uy0)
+
+    # Jaw-fixed layers: the tongue (drawn behind the lower teeth unless it sticks out) and the
+    # lower teeth.
+    ly0 = int(np.floor(lower_y - 0.35 * d))
+    lh = int(np.ceil(0.6 * d))
+    tongue = np.zeros((lh, sw, 4), np.uint8)
+    tcx, tcy = int(cx - x0), int(lower_y - ly0 + 0.02 * d)
+    cv2.ellipse(
+        tongue,
+        (tcx, tcy),
+        (max(2, int(0.36 * mouth_w)), max(2, int(0.16 * d))),
+        0,
+        180,
+        360,
+        (176, 84, 92, 255),
+        -1,
+        cv2.LINE_AA,
+    )
+    tongue = cv2.GaussianBlur(tongue, (0, 0), 1.0)
+    lower = np.zeros((lh, sw, 4), np.uint8)
+    tw = int(0.72 * mouth_w)
+    th = max(3, int(0.12 * d))
+    lteeth = _teeth_band(tw, th, lower=True, shade=0.88, tint=tint)
+    _paste_rgba(lower, lteeth, int(cx - tw / 2) - x0, int(lower_y - 0.1 * d) - ly0)
+
+    return {
+        "mouth_upper": upper,
+        "mouth_upper.origin": np.array([x0, uy0], np.float32),
+        "mouth_lower": lower,
+        "mouth_lower.origin": np.array([x0, ly0], np.float32),
+        "mouth_tongue": tongue,
+        "mouth_tongue.origin": np.array([x0, ly0], np.float32),
+        "mouth_cavity": np.clip(cavity, 0, 255).astype(np.uint8),
+        "mouth_teeth_from_photo": np.array([1 if teeth_visible else 0], np.uint8),
+        # Whether the portrait shows its mouth interior at rest (else the lips are taken as
+        # closed at rest whatever small gap the landmarks leave).
+        "mouth_open_at_rest": np.array([1 if area > 0.02 * d * d else 0], np.uint8),
+    }
+
+
+# --- eyes -----------------------------------------------------------------------------------
+
+
+def eye_textures(image: np.ndarray, landmarks: np.ndarray) -> TextureSet:
+    """Per eye: eyeball sprite (sclera, iris removed, extended under the lids) and iris sprite."""
+    h, w = image.shape[:2]
+    d = FaceFrame.from_landmarks(landmarks).iod
+    out: TextureSet = {}
+    for side, eye in (("r", EYE_R), ("l", EYE_L)):
+        pts = landmarks[eye]
+        ew = float(np.linalg.norm(pts[3] - pts[0]))
+        x0 = int(np.floor(pts[:, 0].min() - 0.15 * ew))
+        x1 = int(np.ceil(pts[:, 0].max() + 0.15 * ew))
+        cy = float(pts[:, 1].mean())
+        y0 = int(np.floor(cy - 0.45 * ew))
+        y1 = int(np.ceil(cy + 0.45 * ew))
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        crop = image[y0:y1, x0:x1].astype(np.float32)
+        poly = closed_curve(pts) - np.array([x0, y0], np.float32)
+        ap = polygon_mask((y1 - y0, x1 - x0), poly)
+        inside = ap > 0.5
+        lum = crop.mean(axis=2)
+        # Iris: the dark disc inside the opening — darkness-weighted centroid, radius from width.
+        r_iris = 0.21 * ew
+        if inside.sum() >= 4:
+            darkness = np.where(inside, np.clip(lum.max() - lum, 0, None), 0.0) ** 2
+            yy, xx = np.mgrid[0 : y1 - y0, 0 : x1 - x0]
+            tot = darkness.sum()
+            icx = float((darkness * xx).sum() / tot) if tot > 0 else poly[:, 0].mean()
+            icy = float((darkness * yy).sum() / tot) if tot > 0 else poly[:, 1].mean()
+            sclera_px = crop[inside & (lum >= np.percentile(lum[inside], 92))]
+            measured = sclera_px.mean(axis=0) if len(sclera_px) else np.array([220, 215, 210])
+            # Small, shadowed openings under-read the sclera: lean toward a warm white.
+            sclera = 0.5 * measured + 0.5 * np.array([228.0, 222.0, 216.0])
+        else:
+            icx, icy = float(poly[:, 0].mean()), float(poly[:, 1].mean())
+            sclera = np.array([220.0, 215.0, 210.0])
+        # Keep the iris centre within the opening horizontally.
+        icx = float(np.clip(icx, poly[:, 0].min() + r_iris * 0.6, poly[:, 0].max() - r_iris * 0.6))
+        yy, xx = np.mgrid[0 : y1 - y0, 0 : x1 - x0].astype(np.float32)
+        disc = np.clip(r_iris + 0.5 - np.hypot(xx - icx, yy - icy), 0.0, 1.0)
+        # Eyeball: the opening as photographed with the iris painted out row by row (linear
+        # between the sclera on either side of it), and sclera continued under the lids.
+        iris_mask = cv2.dilate((disc > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        ball = crop.copy()
+        for row in range(ball.shape[0]):
+            cols = np.flatnonzero(iris_mask[row] & inside[row])
+            if len(cols) == 0:
+                continue
+            left, right = cols[0] - 1, cols[-1] + 1
+            have_l = left >= 0 and inside[row, left]
+            have_r = right < ball.shape[1] and inside[row, right]
+            cl = crop[row, left] if have_l else (crop[row, right] if have_r else sclera)
+            cr = crop[row, right] if have_r else cl
+            t = (cols - left) / max(right - left, 1)
+            ball[row, cols] = cl[None, :] * (1 - t[:, None]) + cr[None, :] * t[:, None]
+        # Photo pixels are kept over the whole anti-aliased rim of the opening (the renderer's
+        # feathered mask reaches there), sclera beyond it.
+        keep = cv2.dilate((ap > 0.01).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        ball[~keep] = sclera
+        ball = np.where(keep[..., None], ball, cv2.GaussianBlur(ball, (0, 0), max(1.0, 0.05 * ew)))
+        shade = 0.82 + 0.18 * np.clip((yy - (icy - r_iris)) / (2 * r_iris), 0.0, 1.0)
+        ball = ball * np.where(keep, 1.0, shade)[..., None]
+        ball_rgba = np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
+        ball_rgba[..., :3] = np.clip(ball, 0, 255).astype(np.uint8)
+        ball_rgba[..., 3] = 255
+        # Lid skin over the same box: the opening and the lash line above it painted from the
+        # skin around them (what a closed lid shows).
+        lash = max(2, round(0.06 * d))
+        kernel = np.zeros((2 * lash + 1, 3), np.uint8)
+        kernel[lash:, :] = 1  # a kernel hanging below its anchor grows the mask upward
+        hole = cv2.dilate((ap > 0.02).astype(np.uint8), kernel)
+        lid = cv2.inpaint(image[y0:y1, x0:x1], hole * 255, max(3, lash), cv2.INPAINT_TELEA)
+        lid_rgba = np.dstack([lid, np.full(lid.shape[:2], 255, np.uint8)])
+        out[f"eye_{side}_lid"] = lid_rgba
+        out[f"eye_{side}_lid.origin"] = np.array([x0, y0], np.float32)
+        # Iris sprite: the photo's iris where visible, its mean colour where the lids hid it.
+        ir = int(np.ceil(r_iris)) + 1
+        ix0, iy0 = int(np.floor(icx)) - ir, int(np.floor(icy)) - ir
+        size = 2 * ir + 1
+        iris = np.zeros((size, size, 4), np.uint8)
+        visible_iris = inside & (disc > 0.5)
+        iris_color = (
+            crop[visible_iris].mean(axis=0) if visible_iris.any() else np.array([70, 55, 45.0])
+        )
+        for yy_i in range(size):
+            for xx_i in range(size):
+                sy, sx = iy0 + yy_i, ix0 + xx_i
+                if 0 <= sy < y1 - y0 and 0 <= sx < x1 - x0:
+                    a = disc[sy, sx]
+                    if a <= 0:
+                        continue
+                    c = crop[sy, sx] if inside[sy, sx] else iris_color * 0.8
+                    iris[yy_i, xx_i, :3] = np.clip(c, 0, 255).astype(np.uint8)
+                    iris[yy_i, xx_i, 3] = int(a * 255)
+        out[f"eye_{side}_ball"] = ball_rgba
+        out[f"eye_{side}_ball.origin"] = np.array([x0, y0], np.float32)
+        out[f"eye_{side}_iris"] = iris
+        out[f"eye_{side}_iris.origin"] = np.array([x0 + ix0, y0 + iy0], np.float32)
+        out[f"eye_{side}_width"] = np.array([ew], np.float32)
+    return out
+
+
+__all__ = [
+    "INNER_LIPS",
+    "OUTER_LIPS",
+    "background_plate",
+    "closed_curve",
+    "closed_plate",
+    "eye_textures",
+    "head_and_shoulders_alpha",
+    "mouth_textures",
+    "polygon_mask",
+]
