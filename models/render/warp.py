@@ -289,10 +289,10 @@ class WarpRenderer:
                 region = region * (1.0 - lid_mask) + lid * lid_mask
             if mask.max() >= 0.02:
                 content = self._sprite(f"eye_{side}_ball", skull, box)[..., :3].astype(np.float32)
-                yaw_i, pitch_i = _GAZE[side]
                 ew = float(self._tex[f"eye_{side}_width"][0])
                 gain = self.config.gaze_gain * ew
-                gaze = np.array([offsets[yaw_i] * gain, offsets[pitch_i] * gain * 0.7], np.float32)
+                yaw, pitch = self._gaze(side, offsets)
+                gaze = np.array([yaw * gain, pitch * gain * 0.7], np.float32)
                 iris = self._sprite(f"eye_{side}_iris", skull + gaze, box)
                 _over(content, iris)
                 m = mask[..., None]
@@ -309,6 +309,24 @@ class WarpRenderer:
                 dark = (line.astype(np.float32) * strength)[..., None]
                 region = region * (1.0 - dark) + np.array([45.0, 32.0, 28.0]) * dark
             rgb[by0:by1, bx0:bx1] = (region + 0.5).astype(np.uint8)
+
+    def _gaze(self, side: str, offsets: np.ndarray) -> tuple[float, float]:
+        """Eye rotation offsets (yaw right+, pitch down+) in radians. The rotation curves drive
+        the iris; captures that carry only the ``eyeLook*`` blendshapes drive it through those
+        (full look ≈ 25° sideways, 20° up/down)."""
+        yaw_i, pitch_i = _GAZE[side]
+        yaw, pitch = float(offsets[yaw_i]), float(offsets[pitch_i])
+        if abs(yaw) < 1e-4 and abs(pitch) < 1e-4:
+            s = "Left" if side == "l" else "Right"
+            look = {
+                k: float(offsets[CURVE_INDEX[f"eyeLook{k}{s}"]])
+                for k in ("In", "Out", "Up", "Down")
+            }
+            # The character's left eye looking out turns toward the viewer's right.
+            outward = 1.0 if side == "l" else -1.0
+            yaw = outward * (look["Out"] - look["In"]) * 0.44
+            pitch = (look["Down"] - look["Up"]) * 0.35
+        return yaw, pitch
 
     def _draw_mouth(self, rgb: np.ndarray, posed: np.ndarray, offsets: np.ndarray) -> None:
         if "mouth_upper" not in self._tex:
