@@ -32,7 +32,7 @@ CROP_SCALE = 2.6  # square crop side over face size (head and shoulders)
 CROP_SHIFT_DOWN = 0.15  # crop centre below the face centre, in face sizes (shows shoulders)
 
 DETECTOR_NAME = "dlib HOG frontal face detector (68-point landmarks)"
-MANUAL_ROUTE = "give key points by hand with --points points.json"
+MANUAL_ROUTE = "such faces are set up by hand with key points (--points points.json, coming next)"
 
 
 # --- errors ------------------------------------------------------------------------------------
