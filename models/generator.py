@@ -61,7 +61,9 @@ class ChunkInputs:
             object.__setattr__(self, name, arr)
 
     @classmethod
-    def silence(cls, num_frames: int, prompt: str | None = None, fps: float = DEFAULT_FPS):
+    def silence(
+        cls, num_frames: int, prompt: str | None = None, fps: float = DEFAULT_FPS
+    ) -> ChunkInputs:
         n = num_frames * samples_per_frame(fps)
         z = np.zeros(n, np.float32)
         return cls(num_frames, z, z, prompt, fps)

@@ -155,6 +155,38 @@ def demo(
         console.print(f"{kind:>8}: {path}")
 
 
+@app.command()
+def sheet(
+    portrait: Annotated[
+        Path | None, typer.Argument(help="Portrait or .lpmchar. Default: astronaut.")
+    ] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="PNG to write.")] = Path(
+        "curves.sheet.png"
+    ),
+    size: Annotated[int, typer.Option(help="Asset size when preparing a portrait.")] = 512,
+    cell: Annotated[int, typer.Option(help="Cell size in the sheet.")] = 192,
+) -> None:
+    """Contact sheet of every curve and a few combinations rendered on one character."""
+    from models.portrait import PortraitError
+    from models.render.asset import AssetFormatError, CharacterAsset
+    from models.render.prep import PrepError, prepare_character, prepare_default_character
+    from runtime.media import save_png
+    from runtime.sheets import render_curve_sheet
+
+    try:
+        if portrait is None:
+            asset = prepare_default_character(size=size)
+        elif portrait.suffix == ".lpmchar":
+            asset = CharacterAsset.load(portrait)
+        else:
+            asset = prepare_character(portrait, size=size)
+    except (PortraitError, PrepError, AssetFormatError) as exc:
+        _fail(str(exc))
+        return
+    save_png(output, render_curve_sheet(asset, cell_size=cell))
+    console.print(f"wrote [bold]{output}[/]")
+
+
 @bench_app.command("render")
 def bench_render(
     portrait: Annotated[Path | None, typer.Option(help="Portrait. Default: astronaut.")] = None,

@@ -319,7 +319,7 @@ def _author_expressions(
     mv("jawOpen", upper_inner, 0, -0.02)
     for j in JAW:
         # The jaw hinges near the ears: the chin drops most, the angles of the jaw barely.
-        t = 1.0 - abs(j - 8) / 8.0
+        t = 1.0 - abs(int(j) - 8) / 8.0
         mv("jawOpen", int(j), 0, jaw_drop * 0.9 * t**1.5)
     mv("jawOpen", g["chin"], 0, jaw_drop * 0.92)
     for side in ("r", "l"):
@@ -328,7 +328,7 @@ def _author_expressions(
     mv("jawForward", [*lower_outer, *lower_inner, CHIN, *g["chin"]], 0, 0.03)
     for curve, s in (("jawLeft", 1.0), ("jawRight", -1.0)):
         for j in JAW:
-            t = 1.0 - abs(j - 8) / 8.0
+            t = 1.0 - abs(int(j) - 8) / 8.0
             mv(curve, int(j), s * 0.12 * t, 0)
         mv(curve, [*lower_outer, *lower_inner, *g["chin"]], s * 0.12, 0)
         mv(curve, [48, 54, 60, 64], s * 0.05, 0)
@@ -421,10 +421,8 @@ def _author_expressions(
     for side, s in (("r", -1.0), ("l", 1.0)):
         mv("cheekPuff", g[f"cheek_{side}"], s * 0.1, 0)
         mv("cheekPuff", g[f"fold_{side}"], s * 0.06, 0)
-    for j in (3, 4, 5):
-        mv("cheekPuff", j, -0.05, 0)
-    for j in (11, 12, 13):
-        mv("cheekPuff", j, 0.05, 0)
+    mv("cheekPuff", [3, 4, 5], -0.05, 0)
+    mv("cheekPuff", [11, 12, 13], 0.05, 0)
     mv("cheekPuff", [*upper_inner, *lower_inner], 0, 0)
     toward_center("cheekPuff", [48, 54], 0.06)
 
@@ -436,38 +434,37 @@ def _author_expressions(
         side = "l" if s_name == "Left" else "r"
         crease = g[f"crease_{side}"]
         under = g[f"undereye_{side}"]
-        for k, (up, lo) in enumerate(pairs):
-            gap = lid_gap(up, lo)
+        for k, (lid_up, lid_lo) in enumerate(pairs):
+            gap = lid_gap(lid_up, lid_lo)
             # Blink: the upper lid travels 90% of the opening, the lower lid 10%.
-            mv(f"eyeBlink{s_name}", up, 0, 0.9 * gap)
-            mv(f"eyeBlink{s_name}", lo, 0, -0.1 * gap)
+            mv(f"eyeBlink{s_name}", lid_up, 0, 0.9 * gap)
+            mv(f"eyeBlink{s_name}", lid_lo, 0, -0.1 * gap)
             mv(f"eyeBlink{s_name}", int(crease[k]), 0, 0.45 * gap)
-            mv(f"eyeWide{s_name}", up, 0, -0.35 * gap)
+            mv(f"eyeWide{s_name}", lid_up, 0, -0.35 * gap)
             mv(f"eyeWide{s_name}", int(crease[k]), 0, -0.2 * gap)
-            mv(f"eyeSquint{s_name}", lo, 0, -0.3 * gap)
-            mv(f"eyeSquint{s_name}", up, 0, 0.1 * gap)
+            mv(f"eyeSquint{s_name}", lid_lo, 0, -0.3 * gap)
+            mv(f"eyeSquint{s_name}", lid_up, 0, 0.1 * gap)
             mv(f"eyeSquint{s_name}", int(under[k]), 0, -0.15 * gap)
-            mv(f"eyeLookUp{s_name}", up, 0, -0.12 * gap)
+            mv(f"eyeLookUp{s_name}", lid_up, 0, -0.12 * gap)
             mv(f"eyeLookUp{s_name}", int(crease[k]), 0, -0.08 * gap)
-            mv(f"eyeLookDown{s_name}", up, 0, 0.3 * gap)
-            mv(f"eyeLookDown{s_name}", lo, 0, 0.05 * gap)
+            mv(f"eyeLookDown{s_name}", lid_up, 0, 0.3 * gap)
+            mv(f"eyeLookDown{s_name}", lid_lo, 0, 0.05 * gap)
             mv(f"eyeLookDown{s_name}", int(crease[k]), 0, 0.15 * gap)
         # Looking in/out drags the lids' apex a little the same way.
-        s = sgn[s_name]
-        mv(f"eyeLookOut{s_name}", [p for pr in pairs for p in pr], s * 0.02, 0)
-        mv(f"eyeLookIn{s_name}", [p for pr in pairs for p in pr], -s * 0.02, 0)
+        lids = [p for pr in pairs for p in pr]
+        mv(f"eyeLookOut{s_name}", lids, sgn[s_name] * 0.02, 0)
+        mv(f"eyeLookIn{s_name}", lids, -sgn[s_name] * 0.02, 0)
         mv(f"eyeSquint{s_name}", corners[1] if s_name == "Left" else corners[0], 0, -0.02)
 
     # --- brows -----------------------------------------------------------------------------
     for s_name, brow, fh in (("Left", BROW_L, "forehead_low"), ("Right", BROW_R, "forehead_low")):
-        s = sgn[s_name]
         # Forehead points belonging to this brow: the low row is ordered like the brows.
         row = g[fh][5:] if s_name == "Left" else g[fh][:5]
         crease = g["crease_l" if s_name == "Left" else "crease_r"]
         inner_first = brow if s_name == "Left" else brow[::-1]  # inner end first
         for k, b in enumerate(inner_first):
             t = k / 4.0  # 0 at the inner end, 1 at the outer end
-            mv(f"browDown{s_name}", int(b), -s * 0.04 * (1 - t), 0.12 - 0.04 * t)
+            mv(f"browDown{s_name}", int(b), -sgn[s_name] * 0.04 * (1 - t), 0.12 - 0.04 * t)
             mv(f"browOuterUp{s_name}", int(b), 0, -0.14 * t**1.2)
             mv("browInnerUp", int(b), 0, -0.16 * (1 - t) ** 1.2)
         for k, p in enumerate(row if s_name == "Left" else row[::-1]):

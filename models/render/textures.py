@@ -56,8 +56,8 @@ def closed_curve(points: np.ndarray, samples_per_segment: int = 4) -> np.ndarray
 def polygon_mask(shape: tuple[int, int], polygon: np.ndarray, feather: float = 0.0) -> np.ndarray:
     """Float mask ``[H, W]`` in 0..1 of an anti-aliased polygon, optionally feathered (px)."""
     mask = np.zeros(shape, np.uint8)
-    pts = np.round(polygon * 16).astype(np.int32)[None]
-    cv2.fillPoly(mask, pts, 255, lineType=cv2.LINE_AA, shift=4)
+    pts = np.round(polygon * 16).astype(np.int32)
+    cv2.fillPoly(mask, [pts], 255, lineType=cv2.LINE_AA, shift=4)
     m = mask.astype(np.float32) / 255.0
     if feather > 0:
         m = cv2.GaussianBlur(m, (0, 0), feather)
