@@ -73,7 +73,6 @@ def prep(
 ) -> None:
     """Build a character asset (.lpmchar) from one portrait."""
     from models.portrait import PortraitError
-
     from models.render.prep import PrepError, prepare_character
 
     refs: dict[str, Path] = {}
@@ -108,7 +107,6 @@ def demo(
 ) -> None:
     """Animate a portrait through a short conversation and write demo.mp4 (+ .npc.wav, sheet)."""
     from models.portrait import PortraitError
-
     from models.render.asset import AssetFormatError, CharacterAsset
     from models.render.prep import PrepError, prepare_character, prepare_default_character
     from runtime.demo import (

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from models.face import FaceModels, detect_faces, eye_openness, inner_mouth_opening, landmarks68
 
+from models.face import FaceModels, detect_faces, eye_openness, inner_mouth_opening, landmarks68
 from models.motion import CURVE_INDEX, CURVE_NAMES, NUM_BLENDSHAPES
 from models.render.asset import AssetFormatError, CharacterAsset
 from models.render.prep import PrepError, prepare_character, prepare_default_character
