@@ -275,7 +275,7 @@ def head_weight(
     the neck (the shoulders stay) and far outside the skull ellipse."""
     rel = (xy - center) / radii
     r = np.sqrt((rel**2).sum(axis=-1))
-    radial = np.clip((1.8 - r) / 0.45, 0.0, 1.0)  # full out to 1.35 radii (hair), 0 beyond 1.8
+    radial = np.clip((1.6 - r) / 0.35, 0.0, 1.0)  # full out to 1.25 radii (hair), 0 beyond 1.6
     chin_y = center[1] + 0.75 * radii[1] * 0.65
     vertical = np.clip((pivot[1] - xy[..., 1]) / max(pivot[1] - chin_y, 1.0), 0.0, 1.0)
     return radial * vertical

@@ -141,22 +141,21 @@ class WarpRenderer:
         self._grid_xy = np.stack([gxx, gyy], -1).astype(np.float32)  # [gh, gw, 2]
 
         # Dense per-curve fields [61, gh, gw, 2].
+        # Dense per-curve fields [61, gh·gw·2]: expression fields interpolate the rig's point
+        # displacements piecewise-linearly over its triangles; head rotation fields come from
+        # the depth model. One dense matrix-vector product per frame beats a sparse one here.
         verts, weights = _barycentric_weights(rig.points, rig.triangles, grid)
         fields = np.einsum("cgkd,gk->cgd", rig.deltas[:, verts, :], weights)
         depth = depth_at(grid, rig.head_center, rig.head_radii, rig.points[30], rig.iod)
         hwgt = head_weight(grid, rig.head_center, rig.head_radii, rig.neck_pivot)
         yaw, pitch, roll = _HEAD
-        fields[yaw] = 0.0
-        fields[pitch] = 0.0
-        fields[roll] = 0.0
+        fields[[yaw, pitch, roll]] = 0.0
         fields[yaw, :, 0] = depth * hwgt
         fields[pitch, :, 1] = depth * hwgt
         rel = grid - rig.neck_pivot
         fields[roll, :, 0] = rel[:, 1] * hwgt
         fields[roll, :, 1] = -rel[:, 0] * hwgt
-        self._fields = np.ascontiguousarray(
-            fields.reshape(NUM_CURVES, gh, gw, 2).reshape(NUM_CURVES, -1), dtype=np.float32
-        )
+        self._fields = np.ascontiguousarray(fields.reshape(NUM_CURVES, -1), dtype=np.float32)
 
         # Layers.
         char = np.dstack([asset.closed_plate, asset.alpha])
@@ -166,9 +165,14 @@ class WarpRenderer:
         self._base = np.dstack([asset.image, asset.alpha])
         self._tex = dict(asset.textures)
         self._rest_points = rig.points.astype(np.float32)
+        self._eye_rest_area = {
+            "r": _area(self._rest_points[EYE_R]),
+            "l": _area(self._rest_points[EYE_L]),
+        }
         # The inner-lip outline is drawn tighter so lips that meet show no cavity line; for a
         # portrait whose mouth is closed at rest, by the whole rest gap the landmarks leave.
         down = self._face_down()
+        self._down = down
         open_at_rest = bool(self._tex.get("mouth_open_at_rest", np.ones(1))[0])
         self._lip_tighten = np.zeros((3, 2), np.float32)
         for k, (up, lo) in enumerate(_INNER_PAIRS):
@@ -268,7 +272,9 @@ class WarpRenderer:
                 continue
             # The eyeball rides with the skull: the mean motion of the two eye corners.
             corners = [int(eye[0]), int(eye[3])]
-            skull = (posed[corners] - rest[corners]).mean(axis=0)
+            skull = (
+                posed[corners[0]] + posed[corners[1]] - rest[corners[0]] - rest[corners[1]]
+            ) * 0.5
             ball = self._tex[f"eye_{side}_ball"]
             origin = self._tex[f"eye_{side}_ball.origin"] + skull
             box = self._box(origin, origin + np.array([ball.shape[1], ball.shape[0]]))
@@ -279,12 +285,14 @@ class WarpRenderer:
             poly = closed_curve(posed[eye], 4) - box_origin
             shape = (by1 - by0, bx1 - bx0)
             mask = polygon_mask(shape, poly, self.config.lid_feather)
-            rest_poly = closed_curve(rest[eye] + skull, 4) - box_origin
-            rest_mask = polygon_mask(shape, rest_poly, self.config.lid_feather)
             region = rgb[by0:by1, bx0:bx1].astype(np.float32)
-            # Where the lids have closed over the rest opening: lid skin, then the lash line.
-            lid_mask = np.clip(rest_mask - mask, 0.0, 1.0)[..., None]
-            if lid_mask.max() > 0.02:
+            # Lids closed over part of the rest opening: fill it with lid skin, then lashes.
+            rest_area = self._eye_rest_area[side]
+            closing = min(max(1.0 - _area(posed[eye]) / max(rest_area, 1e-3), 0.0), 1.0)
+            if closing > 0.01:
+                rest_poly = closed_curve(rest[eye] + skull, 4) - box_origin
+                rest_mask = polygon_mask(shape, rest_poly, self.config.lid_feather)
+                lid_mask = np.clip(rest_mask - mask, 0.0, 1.0)[..., None]
                 lid = self._sprite(f"eye_{side}_lid", skull, box)[..., :3].astype(np.float32)
                 region = region * (1.0 - lid_mask) + lid * lid_mask
             if mask.max() >= 0.02:
@@ -297,7 +305,6 @@ class WarpRenderer:
                 _over(content, iris)
                 m = mask[..., None]
                 region = region * (1.0 - m) + content * m
-            closing = float(np.clip(1.0 - mask.sum() / max(rest_mask.sum(), 1e-3), 0.0, 1.0))
             if closing > 0.05:
                 upper = _upper_lid(poly, len(eye))
                 line = np.zeros(shape, np.uint8)
@@ -338,14 +345,13 @@ class WarpRenderer:
             i, j = up - 60, lo - 60
             inner[i] += self._lip_tighten[k]
             inner[j] -= self._lip_tighten[k]
-            gap = float(np.dot(inner[j] - inner[i], self._face_down()))
+            gap = float(np.dot(inner[j] - inner[i], self._down))
             if gap < 0:
                 mid = (inner[i] + inner[j]) / 2
                 inner[i] = mid
                 inner[j] = mid
         # Lips that meet draw nothing (a degenerate polygon would still rasterise its outline).
-        x, y = inner[:, 0], inner[:, 1]
-        if 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))) < 1.0:
+        if _area(inner) < 1.0:
             return
         lo_xy = posed[48:60].min(axis=0)
         hi_xy = posed[48:60].max(axis=0)
@@ -379,6 +385,17 @@ class WarpRenderer:
         region = rgb[by0:by1, bx0:bx1].astype(np.float32)
         m = mask[..., None]
         rgb[by0:by1, bx0:bx1] = (region * (1.0 - m) + content * m + 0.5).astype(np.uint8)
+
+
+def _area(polygon: np.ndarray) -> float:
+    """Shoelace area of a small polygon ``[N, 2]`` in px² (plain floats: N is 6 to 8)."""
+    pts = polygon.tolist()
+    total = 0.0
+    x0, y0 = pts[-1]
+    for x1, y1 in pts:
+        total += x0 * y1 - x1 * y0
+        x0, y0 = x1, y1
+    return 0.5 * abs(total)
 
 
 def _upper_lid(poly: np.ndarray, n_landmarks: int) -> np.ndarray:
