@@ -262,10 +262,16 @@ def _head_rotations(
     weight = head_weight(points, center, radii, pivot)
     deltas[CURVE_INDEX["headYaw"], :, 0] = depth * weight
     deltas[CURVE_INDEX["headPitch"], :, 1] = depth * weight
-    rel = points - pivot
+    rel = points - roll_center(center, pivot)
     # Counter-clockwise on screen with y down: dx = y_rel·θ, dy = -x_rel·θ.
     deltas[CURVE_INDEX["headRoll"], :, 0] = rel[:, 1] * weight
     deltas[CURVE_INDEX["headRoll"], :, 1] = -rel[:, 0] * weight
+
+
+def roll_center(center: np.ndarray, neck_pivot: np.ndarray) -> np.ndarray:
+    """Where the head rolls about: the top of the neck (about chin level), not the base of it,
+    so a tilt turns the head rather than swinging it sideways."""
+    return center + 0.55 * (neck_pivot - center)
 
 
 def head_weight(
@@ -275,7 +281,7 @@ def head_weight(
     the neck (the shoulders stay) and far outside the skull ellipse."""
     rel = (xy - center) / radii
     r = np.sqrt((rel**2).sum(axis=-1))
-    radial = np.clip((1.6 - r) / 0.35, 0.0, 1.0)  # full out to 1.25 radii (hair), 0 beyond 1.6
+    radial = np.clip((1.8 - r) / 0.45, 0.0, 1.0)  # full out to 1.35 radii (hair), 0 beyond 1.8
     chin_y = center[1] + 0.75 * radii[1] * 0.65
     vertical = np.clip((pivot[1] - xy[..., 1]) / max(pivot[1] - chin_y, 1.0), 0.0, 1.0)
     return radial * vertical

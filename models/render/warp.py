@@ -24,7 +24,7 @@ import numpy as np
 
 from models.motion import CURVE_INDEX, NUM_CURVES, clamp_curves
 from models.render.asset import CharacterAsset
-from models.render.rig import EYE_L, EYE_R, FaceRig, depth_at, head_weight
+from models.render.rig import EYE_L, EYE_R, FaceRig, depth_at, head_weight, roll_center
 from models.render.textures import closed_curve, polygon_mask
 
 _HEAD = [CURVE_INDEX[n] for n in ("headYaw", "headPitch", "headRoll")]
@@ -152,7 +152,7 @@ class WarpRenderer:
         fields[[yaw, pitch, roll]] = 0.0
         fields[yaw, :, 0] = depth * hwgt
         fields[pitch, :, 1] = depth * hwgt
-        rel = grid - rig.neck_pivot
+        rel = grid - roll_center(rig.head_center, rig.neck_pivot)
         fields[roll, :, 0] = rel[:, 1] * hwgt
         fields[roll, :, 1] = -rel[:, 0] * hwgt
         self._fields = np.ascontiguousarray(fields.reshape(NUM_CURVES, -1), dtype=np.float32)
