@@ -49,17 +49,13 @@ def changing_curves(rest: np.ndarray, frames: int, seed: int = 0) -> np.ndarray:
 
 def bench_renderer(portrait: Path | None, frames: int, sizes: list[int]) -> list[str]:
     """Time ``render`` per frame at each asset size (preparation excluded), one thread."""
-    from models.render.prep import prepare_character, prepare_default_character
+    from models.render.prep import load_character
 
     cv2.setNumThreads(1)
     rows = []
     for size in sizes:
         t0 = time.perf_counter()
-        asset = (
-            prepare_default_character(size=size)
-            if portrait is None
-            else prepare_character(portrait, size=size)
-        )
+        asset = load_character(portrait, size=size)
         prep_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         renderer = WarpRenderer(asset)

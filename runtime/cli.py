@@ -106,9 +106,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Performance seed.")] = 0,
 ) -> None:
     """Animate a portrait through a short conversation and write demo.mp4 (+ .npc.wav, sheet)."""
-    from models.portrait import PortraitError
-    from models.render.asset import AssetFormatError, CharacterAsset
-    from models.render.prep import PrepError, prepare_character, prepare_default_character
+    from models.render.prep import load_character
     from runtime.demo import (
         DEFAULT_NPC_LINE,
         DEFAULT_PLAYER_LINE,
@@ -119,12 +117,7 @@ def demo(
 
     try:
         with console.status("preparing the character"):
-            if portrait is None:
-                asset = prepare_default_character(size=size)
-            elif portrait.suffix == ".lpmchar":
-                asset = CharacterAsset.load(portrait)
-            else:
-                asset = prepare_character(portrait, size=size)
+            asset = load_character(portrait, size=size)
         with console.status("synthesising voices"):
             script = build_script(
                 npc_text=text or DEFAULT_NPC_LINE,
@@ -133,10 +126,7 @@ def demo(
                 player_wav=listen,
                 prompt=prompt if prompt is not None else DEFAULT_PROMPT,
             )
-    except (PortraitError, PrepError, AssetFormatError) as exc:
-        _fail(str(exc))
-        return
-    except ValueError as exc:
+    except ValueError as exc:  # PortraitError, PrepError, AssetFormatError, audio errors
         _fail(str(exc))
         return
     with _progress() as bar:
@@ -165,20 +155,13 @@ def sheet(
     cell: Annotated[int, typer.Option(help="Cell size in the sheet.")] = 192,
 ) -> None:
     """Contact sheet of every curve and a few combinations rendered on one character."""
-    from models.portrait import PortraitError
-    from models.render.asset import AssetFormatError, CharacterAsset
-    from models.render.prep import PrepError, prepare_character, prepare_default_character
+    from models.render.prep import load_character
     from runtime.media import save_png
     from runtime.sheets import render_curve_sheet
 
     try:
-        if portrait is None:
-            asset = prepare_default_character(size=size)
-        elif portrait.suffix == ".lpmchar":
-            asset = CharacterAsset.load(portrait)
-        else:
-            asset = prepare_character(portrait, size=size)
-    except (PortraitError, PrepError, AssetFormatError) as exc:
+        asset = load_character(portrait, size=size)
+    except ValueError as exc:  # PortraitError, PrepError, AssetFormatError
         _fail(str(exc))
         return
     save_png(output, render_curve_sheet(asset, cell_size=cell))

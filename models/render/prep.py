@@ -239,3 +239,13 @@ def _asset_texture_origin(
     o = textures[f"{name}.origin"]
     sprite = textures[name]
     return int(o[0]), int(o[1]), int(sprite.shape[1]), int(sprite.shape[0])
+
+
+def load_character(source: str | Path | None, size: int = 512) -> CharacterAsset:
+    """A character from a ``.lpmchar`` file, a portrait to prepare, or (``None``) the default."""
+    if source is None:
+        return prepare_default_character(size=size)
+    path = Path(source)
+    if path.suffix == ".lpmchar":
+        return CharacterAsset.load(path)
+    return prepare_character(path, size=size)

@@ -33,16 +33,7 @@ from models.face import (
     inter_ocular_distance,
     landmarks68,
 )
-
-PORTRAITS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "portraits"
-# Photos and paintings on which dlib finds at least one face (LICENSES.md, "dlib" column).
-FACES = (
-    "photo_astronaut_eileen_collins.jpg",
-    "photo_obama_official_portrait.jpg",
-    "photo_grace_hopper.jpg",
-    "photo_woman_face_paint.jpg",
-    "painting_mona_lisa.jpg",
-)
+from tests.portraits import FACES, PORTRAITS
 
 
 def read_rgb(name: str) -> np.ndarray:

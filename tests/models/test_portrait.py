@@ -28,20 +28,8 @@ from models.portrait import (
     find_faces,
     load_portrait,
 )
+from tests.portraits import FACES, PORTRAITS, STYLISED
 
-PORTRAITS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "portraits"
-FACES = (
-    "photo_astronaut_eileen_collins.jpg",
-    "photo_obama_official_portrait.jpg",
-    "photo_grace_hopper.jpg",
-    "photo_woman_face_paint.jpg",
-    "painting_mona_lisa.jpg",
-)
-STYLISED = (
-    "anime_eileen_renpy.png",
-    "3d_lowpoly_old_man_quaternius.png",
-    "cartoon_woman_openclipart_head11.png",
-)
 OBAMA = "photo_obama_official_portrait.jpg"
 
 

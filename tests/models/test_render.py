@@ -19,8 +19,7 @@ from models.render.asset import AssetFormatError, CharacterAsset
 from models.render.prep import PrepError, prepare_character, prepare_default_character
 from models.render.rig import EYE_L, EYE_R, INNER_LIPS, OUTER_LIPS, build_rig, fit_rest_curves
 from models.render.warp import WarpRenderer
-
-PORTRAITS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "portraits"
+from tests.portraits import PORTRAITS
 
 
 @pytest.fixture(scope="module")

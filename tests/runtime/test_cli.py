@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-PORTRAITS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "portraits"
+from tests.portraits import PORTRAITS
 
 
 def _lpm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
