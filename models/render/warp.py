@@ -35,6 +35,7 @@ _GAZE = {
     "l": (CURVE_INDEX["leftEyeYaw"], CURVE_INDEX["leftEyePitch"]),
 }
 _INNER_PAIRS = ((61, 67), (62, 66), (63, 65))
+_LASH_RGB = (45, 32, 28)  # lash line colour where the lids meet
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,11 @@ class WarpRenderer:
         self._base = np.dstack([asset.image, asset.alpha])
         self._tex = dict(asset.textures)
         self._rest_points = rig.points.astype(np.float32)
+        for side in ("r", "l"):
+            for part in ("ball", "lid"):
+                key = f"eye_{side}_{part}"
+                if key in self._tex:  # opaque sprites: keep them 3-channel for uint8 blends
+                    self._tex[key] = np.ascontiguousarray(self._tex[key][..., :3])
         self._eye_rest_area = {
             "r": _area(self._rest_points[EYE_R]),
             "l": _area(self._rest_points[EYE_L]),
@@ -266,15 +272,16 @@ class WarpRenderer:
     def _draw_eyes(
         self, rgb: np.ndarray, posed: np.ndarray, curves: np.ndarray, offsets: np.ndarray
     ) -> None:
+        """Eyeballs through the current lid openings; lid skin and lashes where lids closed.
+
+        Works on small boxes in uint8 with OpenCV blends: this runs twice per frame."""
         rest = self._rest_points
         for side, eye in (("r", EYE_R), ("l", EYE_L)):
             if f"eye_{side}_ball" not in self._tex:
                 continue
             # The eyeball rides with the skull: the mean motion of the two eye corners.
-            corners = [int(eye[0]), int(eye[3])]
-            skull = (
-                posed[corners[0]] + posed[corners[1]] - rest[corners[0]] - rest[corners[1]]
-            ) * 0.5
+            c0, c1 = int(eye[0]), int(eye[3])
+            skull = (posed[c0] + posed[c1] - rest[c0] - rest[c1]) * 0.5
             ball = self._tex[f"eye_{side}_ball"]
             origin = self._tex[f"eye_{side}_ball.origin"] + skull
             box = self._box(origin, origin + np.array([ball.shape[1], ball.shape[0]]))
@@ -282,40 +289,42 @@ class WarpRenderer:
                 continue
             bx0, by0, bx1, by1 = box
             box_origin = np.array([bx0 + self._roi[0], by0 + self._roi[1]], np.float32)
-            poly = closed_curve(posed[eye], 4) - box_origin
             shape = (by1 - by0, bx1 - bx0)
-            mask = polygon_mask(shape, poly, self.config.lid_feather)
-            region = rgb[by0:by1, bx0:bx1].astype(np.float32)
-            # Lids closed over part of the rest opening: fill it with lid skin, then lashes.
-            rest_area = self._eye_rest_area[side]
-            closing = min(max(1.0 - _area(posed[eye]) / max(rest_area, 1e-3), 0.0), 1.0)
+            poly = closed_curve(posed[eye], 4) - box_origin
+            mask8 = _fill(shape, poly)
+            region = np.ascontiguousarray(rgb[by0:by1, bx0:bx1])
+            # Lids closed over part of the rest opening: lid skin there, then the lash line.
+            closing = min(
+                max(1.0 - _area(posed[eye]) / max(self._eye_rest_area[side], 1e-3), 0.0), 1.0
+            )
             if closing > 0.01:
-                rest_poly = closed_curve(rest[eye] + skull, 4) - box_origin
-                rest_mask = polygon_mask(shape, rest_poly, self.config.lid_feather)
-                lid_mask = np.clip(rest_mask - mask, 0.0, 1.0)[..., None]
-                lid = self._sprite(f"eye_{side}_lid", skull, box)[..., :3].astype(np.float32)
-                region = region * (1.0 - lid_mask) + lid * lid_mask
-            if mask.max() >= 0.02:
-                content = self._sprite(f"eye_{side}_ball", skull, box)[..., :3].astype(np.float32)
-                ew = float(self._tex[f"eye_{side}_width"][0])
-                gain = self.config.gaze_gain * ew
+                rest_mask8 = _fill(shape, closed_curve(rest[eye] + skull, 4) - box_origin)
+                lid_w = cv2.subtract(rest_mask8, mask8).astype(np.float32) * (1.0 / 255.0)
+                lid = self._sprite(f"eye_{side}_lid", skull, box)
+                region = cv2.blendLinear(lid, region, lid_w, 1.0 - lid_w)
+            if mask8.any():
+                content = self._sprite(f"eye_{side}_ball", skull, box)
+                gain = self.config.gaze_gain * float(self._tex[f"eye_{side}_width"][0])
                 yaw, pitch = self._gaze(side, offsets)
                 gaze = np.array([yaw * gain, pitch * gain * 0.7], np.float32)
                 iris = self._sprite(f"eye_{side}_iris", skull + gaze, box)
-                _over(content, iris)
-                m = mask[..., None]
-                region = region * (1.0 - m) + content * m
+                ia = iris[..., 3].astype(np.float32) * (1.0 / 255.0)
+                content = cv2.blendLinear(
+                    np.ascontiguousarray(iris[..., :3]), content, ia, 1.0 - ia
+                )
+                m = mask8.astype(np.float32) * (1.0 / 255.0)
+                region = cv2.blendLinear(content, region, m, 1.0 - m)
             if closing > 0.05:
-                upper = _upper_lid(poly, len(eye))
                 line = np.zeros(shape, np.uint8)
                 width = max(1, round(0.02 * self._rig.iod))
+                upper = _upper_lid(poly, len(eye))
                 cv2.polylines(
                     line, [np.round(upper * 16).astype(np.int32)], False, 255, width, cv2.LINE_AA, 4
                 )
-                strength = 0.6 * min(1.0, 2.0 * closing) / 255.0
-                dark = (line.astype(np.float32) * strength)[..., None]
-                region = region * (1.0 - dark) + np.array([45.0, 32.0, 28.0]) * dark
-            rgb[by0:by1, bx0:bx1] = (region + 0.5).astype(np.uint8)
+                w = line.astype(np.float32) * (0.6 * min(1.0, 2.0 * closing) / 255.0)
+                lash = np.full((*shape, 3), _LASH_RGB, np.uint8)
+                region = cv2.blendLinear(lash, region, w, 1.0 - w)
+            rgb[by0:by1, bx0:bx1] = region
 
     def _gaze(self, side: str, offsets: np.ndarray) -> tuple[float, float]:
         """Eye rotation offsets (yaw right+, pitch down+) in radians. The rotation curves drive
@@ -385,6 +394,13 @@ class WarpRenderer:
         region = rgb[by0:by1, bx0:bx1].astype(np.float32)
         m = mask[..., None]
         rgb[by0:by1, bx0:bx1] = (region * (1.0 - m) + content * m + 0.5).astype(np.uint8)
+
+
+def _fill(shape: tuple[int, int], polygon: np.ndarray) -> np.ndarray:
+    """Anti-aliased uint8 mask ``[h, w]`` of a polygon (sub-pixel vertices)."""
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(polygon * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
+    return mask
 
 
 def _area(polygon: np.ndarray) -> float:
