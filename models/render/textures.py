@@ -327,10 +327,12 @@ def mouth_textures(image: np.ndarray, landmarks: np.ndarray) -> TextureSet:
     )
     tongue = cv2.GaussianBlur(tongue, (0, 0), 1.0)
     lower = np.zeros((lh, sw, 4), np.uint8)
-    tw = int(0.72 * mouth_w)
-    th = max(3, int(0.12 * d))
-    lteeth = _teeth_band(tw, th, lower=True, shade=0.88, tint=tint)
-    _paste_rgba(lower, lteeth, int(cx - tw / 2) - x0, int(lower_y - 0.1 * d) - ly0)
+    # Lower incisors sit mostly behind the lower lip: only their edges show as the jaw drops.
+    tw = int(0.62 * mouth_w)
+    th = max(3, int(0.1 * d))
+    lteeth = _teeth_band(tw, th, lower=True, shade=0.8, tint=tint)
+    lteeth[..., 3] = (lteeth[..., 3].astype(np.float32) * 0.9).astype(np.uint8)
+    _paste_rgba(lower, lteeth, int(cx - tw / 2) - x0, int(lower_y - 0.04 * d) - ly0)
 
     return {
         "mouth_upper": upper,
