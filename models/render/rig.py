@@ -44,7 +44,6 @@ CHIN = 8
 # Upper-lid landmark -> the lower-lid landmark below it.
 _LID_PAIRS_R = ((37, 41), (38, 40))
 _LID_PAIRS_L = ((43, 47), (44, 46))
-# Expression displacements in IOD units beyond this radius from the face are forced to zero.
 
 
 @dataclass(frozen=True)
@@ -487,10 +486,8 @@ def _author_expressions(
     mv("tongueOut", [*lower_inner, *lower_outer], 0, 0.05)
     mv("tongueOut", lower_inner, 0, 0.05)
 
-    # Rest of the ring and the outer forehead row never move for expressions.
-    expr = slice(0, CURVE_INDEX["headYaw"])
-    deltas[expr, g["ring"]] = 0.0
-    deltas[expr, g["forehead_high"]] *= 0.25
+    # The ring outside the jaw bounds every expression: it never moves for one.
+    deltas[: CURVE_INDEX["headYaw"], g["ring"]] = 0.0
 
 
 def fit_rest_curves(landmarks: np.ndarray) -> np.ndarray:
@@ -501,11 +498,9 @@ def fit_rest_curves(landmarks: np.ndarray) -> np.ndarray:
     lip gap, ``mouthSmile``/``mouthFrown`` from the lift of the mouth corners above the lip line,
     ``eyeBlink`` from lids already half shut.
     """
-    from models.motion import NUM_CURVES as _N
-
     lm = np.asarray(landmarks, np.float64)
     fr = FaceFrame.from_landmarks(lm)
-    rest = np.zeros(_N, np.float32)
+    rest = np.zeros(NUM_CURVES, np.float32)
 
     def v(p: np.ndarray) -> float:
         return float(np.dot(p - fr.origin, fr.ey)) / fr.iod

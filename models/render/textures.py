@@ -450,16 +450,3 @@ def eye_textures(image: np.ndarray, landmarks: np.ndarray) -> TextureSet:
         out[f"eye_{side}_iris.origin"] = np.array([x0 + ix0, y0 + iy0], np.float32)
         out[f"eye_{side}_width"] = np.array([ew], np.float32)
     return out
-
-
-__all__ = [
-    "INNER_LIPS",
-    "OUTER_LIPS",
-    "background_plate",
-    "closed_curve",
-    "closed_plate",
-    "eye_textures",
-    "head_and_shoulders_alpha",
-    "mouth_textures",
-    "polygon_mask",
-]

@@ -28,7 +28,6 @@ from models.render.rig import EYE_L, EYE_R, FaceRig, depth_at, head_weight, roll
 from models.render.textures import closed_curve, polygon_mask
 
 _HEAD = [CURVE_INDEX[n] for n in ("headYaw", "headPitch", "headRoll")]
-_EXPRESSION_END = CURVE_INDEX["headYaw"]
 _TONGUE_OUT = CURVE_INDEX["tongueOut"]
 _GAZE = {
     "r": (CURVE_INDEX["rightEyeYaw"], CURVE_INDEX["rightEyePitch"]),
@@ -238,7 +237,7 @@ class WarpRenderer:
         rgb = out[..., :3]
 
         posed = self._rest_points + np.tensordot(offsets, self._rig.deltas, axes=(0, 0))
-        self._draw_eyes(rgb, posed, curves, offsets)
+        self._draw_eyes(rgb, posed, offsets)
         self._draw_mouth(rgb, posed, offsets)
 
         frame = self._base.copy()
@@ -269,9 +268,7 @@ class WarpRenderer:
         dy = float(origin[1] + shift[1] - (by0 + self._roi[1]))
         return _translate(self._tex[name], dx, dy, (bx1 - bx0, by1 - by0))
 
-    def _draw_eyes(
-        self, rgb: np.ndarray, posed: np.ndarray, curves: np.ndarray, offsets: np.ndarray
-    ) -> None:
+    def _draw_eyes(self, rgb: np.ndarray, posed: np.ndarray, offsets: np.ndarray) -> None:
         """Eyeballs through the current lid openings; lid skin and lashes where lids closed.
 
         Works on small boxes in uint8 with OpenCV blends: this runs twice per frame."""
