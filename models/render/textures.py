@@ -285,7 +285,7 @@ def mouth_textures(image: np.ndarray, landmarks: np.ndarray) -> TextureSet:
     upper = np.zeros((uh, sw, 4), np.uint8)
     if teeth_visible:
         # The photo's own interior (rest pose exact), extended upward by edge replication so a
-        # lifting upper lip uncovers more of the same teeth, fading out at the bottom edge.
+        # lifting upper lip uncovers more of the same teeth.
         src = np.zeros((uh, sw, 4), np.uint8)
         ys, xs = np.clip(np.arange(uy0, uy0 + uh), 0, h - 1), np.clip(np.arange(x0, x1), 0, w - 1)
         src[..., :3] = image[np.ix_(ys, xs)]
@@ -297,10 +297,8 @@ def mouth_textures(image: np.ndarray, landmarks: np.ndarray) -> TextureSet:
             r = int(top_row[c]) + 1
             src[:r, c, :3] = src[min(r + 1, uh - 1), c, :3]
             m[:r, c] = 1.0
-        rows = np.arange(uh, dtype=np.float32)[:, None]
-        bottom = lower_y - uy0
-        fade = np.clip((bottom - rows) / max(0.12 * (lower_y - upper_y) + 1.0, 1.0), 0.0, 1.0)
-        src[..., 3] = np.clip(m * fade * 255, 0, 255).astype(np.uint8)
+        # Opaque down to the lower lip: at rest the interior is exactly the photograph's.
+        src[..., 3] = np.clip(m * 255, 0, 255).astype(np.uint8)
         upper = src
     else:
         tw = int(0.85 * mouth_w)

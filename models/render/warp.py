@@ -25,7 +25,7 @@ import numpy as np
 from models.motion import CURVE_INDEX, NUM_CURVES, clamp_curves
 from models.render.asset import CharacterAsset
 from models.render.rig import EYE_L, EYE_R, FaceRig, depth_at, head_weight, roll_center
-from models.render.textures import closed_curve, polygon_mask
+from models.render.textures import closed_curve
 
 _HEAD = [CURVE_INDEX[n] for n in ("headYaw", "headPitch", "headRoll")]
 _TONGUE_OUT = CURVE_INDEX["tongueOut"]
@@ -42,8 +42,6 @@ class RendererConfig:
     grid_step: int = 4  # pixels between samples of the dense displacement fields
     inverse_iterations: int = 3  # fixed-point steps to invert the forward field
     gaze_gain: float = 0.6  # iris travel in eye widths per radian of eye rotation
-    lid_feather: float = 0.6  # px of softening on the lid-opening mask
-    lip_feather: float = 0.7  # px of softening on the inner-lip mask
 
     def __post_init__(self) -> None:
         if self.grid_step < 1 or self.inverse_iterations < 1:
@@ -89,13 +87,6 @@ def _translate(sprite: np.ndarray, dx: float, dy: float, size: tuple[int, int]) 
     return cv2.warpAffine(
         sprite, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
     )
-
-
-def _over(dst: np.ndarray, src_rgba: np.ndarray) -> None:
-    """``dst`` float RGB ``[h, w, 3]`` ← ``src`` RGBA uint8 composited over it, in place."""
-    a = src_rgba[..., 3:4].astype(np.float32) * (1.0 / 255.0)
-    dst *= 1.0 - a
-    dst += src_rgba[..., :3].astype(np.float32) * a
 
 
 class WarpRenderer:
@@ -158,8 +149,11 @@ class WarpRenderer:
         self._fields = np.ascontiguousarray(fields.reshape(NUM_CURVES, -1), dtype=np.float32)
 
         # Layers.
-        char = np.dstack([asset.closed_plate, asset.alpha])
-        self._char = np.ascontiguousarray(char)
+        # The character layer is premultiplied by its alpha: interpolating it is then exact at
+        # the silhouette, and compositing over the plate is one multiply-add in uint8.
+        a = asset.alpha.astype(np.float32)[..., None] / 255.0
+        premultiplied = (asset.closed_plate.astype(np.float32) * a + 0.5).astype(np.uint8)
+        self._char = np.ascontiguousarray(np.dstack([premultiplied, asset.alpha]))
         bg = asset.background[y0:y1, x0:x1]
         self._bg_roi = np.ascontiguousarray(np.dstack([bg, np.full(bg.shape[:2], 255, np.uint8)]))
         self._base = np.dstack([asset.image, asset.alpha])
@@ -231,9 +225,8 @@ class WarpRenderer:
             self._char, dense_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
         alpha = char[..., 3].copy()
-        a = alpha.astype(np.float32)
-        a *= 1.0 / 255.0
-        out = cv2.blendLinear(char, self._bg_roi, a, 1.0 - a)
+        behind = cv2.bitwise_not(alpha)
+        out = cv2.add(char, cv2.multiply(self._bg_roi, cv2.merge((behind,) * 4), scale=1.0 / 255))
         rgb = out[..., :3]
 
         posed = self._rest_points + np.tensordot(offsets, self._rig.deltas, axes=(0, 0))
@@ -366,31 +359,32 @@ class WarpRenderer:
             return
         bx0, by0, bx1, by1 = box
         origin = np.array([bx0 + self._roi[0], by0 + self._roi[1]], np.float32)
-        poly = closed_curve(inner, 4) - origin
-        mask = polygon_mask((by1 - by0, bx1 - bx0), poly, self.config.lip_feather)
-        if mask.max() < 0.02:
+        shape = (by1 - by0, bx1 - bx0)
+        mask8 = _fill(shape, closed_curve(inner, 4) - origin)
+        if not mask8.any():
             return
         skull = posed[33] - rest[33]
         jaw = posed[8] - rest[8]
-        content = np.empty((by1 - by0, bx1 - bx0, 3), np.float32)
-        cavity = self._tex["mouth_cavity"].astype(np.float32)
-        # The cavity darkens away from the lips (depth) — a vertical falloff from the opening.
-        rows = np.linspace(0.0, 1.0, by1 - by0, dtype=np.float32)[:, None, None]
-        content[...] = cavity * (0.75 + 0.25 * np.abs(rows - 0.5) * 2)
+        # The cavity darkens away from the lips (depth): a vertical falloff across the box.
+        rows = np.abs(np.linspace(-1.0, 1.0, shape[0], dtype=np.float32))[:, None, None]
+        cavity = self._tex["mouth_cavity"].astype(np.float32) * (0.75 + 0.25 * rows)
+        content = np.ascontiguousarray(np.broadcast_to(cavity, (*shape, 3)).astype(np.uint8))
         tongue_out = float(max(offsets[_TONGUE_OUT], 0.0))
         tongue_shift = jaw + np.array([0.0, -0.12 * self._rig.iod * tongue_out], np.float32)
         tongue = self._sprite("mouth_tongue", tongue_shift, box)
         lower = self._sprite("mouth_lower", jaw, box)
-        if tongue_out > 0.3:
-            _over(content, lower)
-            _over(content, tongue)
-        else:
-            _over(content, tongue)
-            _over(content, lower)
-        _over(content, self._sprite("mouth_upper", skull, box))
-        region = rgb[by0:by1, bx0:bx1].astype(np.float32)
-        m = mask[..., None]
-        rgb[by0:by1, bx0:bx1] = (region * (1.0 - m) + content * m + 0.5).astype(np.uint8)
+        layers = (lower, tongue) if tongue_out > 0.3 else (tongue, lower)
+        for layer in (*layers, self._sprite("mouth_upper", skull, box)):
+            content = _over_u8(content, layer)
+        m = mask8.astype(np.float32) * (1.0 / 255.0)
+        region = np.ascontiguousarray(rgb[by0:by1, bx0:bx1])
+        rgb[by0:by1, bx0:bx1] = cv2.blendLinear(content, region, m, 1.0 - m)
+
+
+def _over_u8(dst: np.ndarray, src_rgba: np.ndarray) -> np.ndarray:
+    """``src`` RGBA composited over ``dst`` RGB, both uint8 of the same size."""
+    a = src_rgba[..., 3].astype(np.float32) * (1.0 / 255.0)
+    return cv2.blendLinear(np.ascontiguousarray(src_rgba[..., :3]), dst, a, 1.0 - a)
 
 
 def _fill(shape: tuple[int, int], polygon: np.ndarray) -> np.ndarray:
