@@ -202,7 +202,13 @@ def bench_lipsync(
     from runtime.bench import measure_lipsync
 
     wav = npc_wav or Path(str(video.with_suffix("")) + ".npc.wav")
-    report = measure_lipsync(video, wav)
+    for path in (video, wav):
+        if not path.is_file():
+            _fail(f"{path}: no such file (run `lpm demo` first, or pass the video and --npc-wav)")
+    try:
+        report = measure_lipsync(video, wav)
+    except ValueError as exc:
+        _fail(str(exc))
     for key, value in report.items():
         print(f"{key:>32}: {value}")
 

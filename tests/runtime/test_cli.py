@@ -98,3 +98,10 @@ def _tiny(path: Path) -> Path:
 
     cv2.imwrite(str(path), np.full((64, 64, 3), 128, np.uint8))
     return path
+
+
+def test_bench_lipsync_without_a_video_says_what_to_do(tmp_path: Path) -> None:
+    res = _lpm("bench", "lipsync", str(tmp_path / "missing.mp4"), cwd=tmp_path)
+    assert res.returncode == 2
+    assert "no such file" in res.stderr and "lpm demo" in res.stderr
+    assert "Traceback" not in res.stderr
