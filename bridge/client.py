@@ -17,6 +17,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from concurrent.futures import Future
 from typing import TypeVar
 
 import numpy as np
@@ -306,6 +307,8 @@ class InprocClient(Client):
     def _request_impl(self, message: Message, timeout_s: float) -> Message:
         try:
             reply = self._handler.handle(self.client_id, message, self._outbox)
+            if isinstance(reply, Future):
+                reply = reply.result(timeout=timeout_s)
         except ProtocolError as exc:
             return Error.from_exception(exc, message.request_id)
         if reply is None:

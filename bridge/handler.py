@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Protocol
 
 from bridge.protocol import Frame, Message
@@ -120,9 +121,14 @@ class Outbox:
 class RuntimeHandler(Protocol):
     """What the runtime offers the transports. Implementations must be thread-safe."""
 
-    def handle(self, client: ClientId, request: Message, outbox: Outbox) -> Message | None:
+    def handle(
+        self, client: ClientId, request: Message, outbox: Outbox
+    ) -> Message | Future[Message] | None:
         """Serve one validated request and return its reply (None for audio: no reply).
 
+        Slow requests (preparing a character takes seconds) return a Future instead: a
+        transport must not wait for it on its I/O thread; it sends the result (or the
+        ProtocolError it raises, as an error) when the future is done.
         ``outbox`` is where this client's frames and events go from now on (a create,
         resume or subscribe attaches it to the session). Raises ProtocolError to refuse.
         """
