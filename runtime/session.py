@@ -234,11 +234,10 @@ class Session:
         self.speak.truncate(max(playhead, self.speak.origin))
         self.epoch += 1
         spf = self.pacing.spf
-        redo = 0
+        made = self.cursor
         while self.history and self.history[-1][0] * spf >= playhead:
-            frame, state = self.history.pop()
-            redo = self.cursor - frame
-            self.cursor, self.gen_state = frame, state
+            self.cursor, self.gen_state = self.history.pop()
+        redo = made - self.cursor
         self.stats.regenerated_frames += redo
         return redo
 
