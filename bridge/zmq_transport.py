@@ -90,7 +90,8 @@ DEFAULT_ENDPOINT = "tcp://127.0.0.1:7701"
 SERVER_SNDHWM = 16  # messages libzmq may queue per peer; the rest waits in the peer's outbox
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # per part; libzmq disconnects a peer that sends more
 CLIENT_MAX_OUTGOING = 1024  # messages a client buffers when libzmq's own queue (HWM) is full
-SHUTDOWN_FLUSH_S = 1.0  # how long stop() tries to deliver the shutdown event and queued replies
+SHUTDOWN_FLUSH_S = 1.0  # how long stop() tries to deliver the shutdown event to each client
+_ZAP_DOMAIN = "lpm"  # the authenticator's rules are per domain; this server uses one
 _RECV_BATCH = 128  # messages read per loop turn before the server flushes outboxes (fairness)
 _SEND_BATCH = 256  # messages sent to one peer per loop turn
 _MAX_POLL_S = 0.25
@@ -102,10 +103,6 @@ _MONITOR_EVENTS = (
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 )
-
-# Requests that may take seconds in the runtime (a portrait becomes a character): served on a
-# worker thread so they never stall the socket thread and everyone's frames.
-_SLOW_REQUESTS: tuple[type[Message], ...] = (PrepareCharacter,)
 
 ReplyT = TypeVar("ReplyT", bound=Message)
 
@@ -366,7 +363,6 @@ class ZmqServer:
         self._peers_lock = threading.Lock()  # readers on other threads: outbox(), client_ids()
         self._dirty: set[bytes] = set()  # peers whose outbox got something (from on_ready)
         self._dirty_lock = threading.Lock()
-        self._slow_jobs: deque[threading.Thread] = deque()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -444,13 +440,14 @@ class ZmqServer:
             self._auth.start()
             allowed = self.security.allowed_client_keys
             if allowed is None:
-                self._auth.configure_curve(domain="*", location=zmq.auth.CURVE_ALLOW_ANY)
+                self._auth.configure_curve(domain=_ZAP_DOMAIN, location=zmq.auth.CURVE_ALLOW_ANY)
             else:
-                self._auth.configure_curve_callback("*", credentials_provider=_AllowedKeys(allowed))
+                provider = _AllowedKeys(allowed)
+                self._auth.configure_curve_callback(_ZAP_DOMAIN, credentials_provider=provider)
             router.setsockopt(zmq.CURVE_SERVER, 1)
             router.setsockopt(zmq.CURVE_SECRETKEY, self.security.server_secret_key)
             router.setsockopt(zmq.CURVE_PUBLICKEY, self.security.server_public_key)
-            router.setsockopt(zmq.ZAP_DOMAIN, b"lpm")
+            router.setsockopt(zmq.ZAP_DOMAIN, _ZAP_DOMAIN.encode())
         endpoint = self.endpoint
         if endpoint.startswith("tcp://") and endpoint.endswith(":0"):
             endpoint = endpoint[:-2] + ":*"
@@ -489,7 +486,7 @@ class ZmqServer:
         while not self._stopping.is_set():
             try:
                 timeout_s = self._poll_timeout(time.monotonic(), next_sweep)
-                ready = dict(poller.poll(timeout_s * 1000.0))
+                ready = dict(poller.poll(round(timeout_s * 1000.0)))
                 if waker.receiver in ready:
                     waker.drain()
                 if router in ready:
@@ -524,42 +521,42 @@ class ZmqServer:
             self._on_message(frames[0].bytes, frames[1:])
 
     def _peer(self, identity: bytes, now: float) -> _Peer:
-        peer = self._peers.get(identity)
-        if peer is None:
+        known = self._peers.get(identity)
+        if known is not None:
+            known.last_seen = now
+            return known
 
-            def on_ready(identity: bytes = identity) -> None:
-                with self._dirty_lock:
-                    self._dirty.add(identity)
-                if self._waker is not None:
-                    self._waker.wake()
+        def on_ready(identity: bytes = identity) -> None:
+            # Runs on whichever thread put into the outbox: mark the peer, wake the socket.
+            with self._dirty_lock:
+                self._dirty.add(identity)
+            if self._waker is not None:
+                self._waker.wake()
 
-            outbox = Outbox(max_frames=self.max_frames_per_session, on_ready=on_ready)
-            peer = _Peer(identity, "zmq:" + identity.hex(), outbox, now)
-            with self._peers_lock:
-                self._peers[identity] = peer
-            log.info("client %s connected", peer.client_id)
-        peer.last_seen = now
+        outbox = Outbox(max_frames=self.max_frames_per_session, on_ready=on_ready)
+        peer = _Peer(identity, "zmq:" + identity.hex(), outbox, now)
+        with self._peers_lock:
+            self._peers[identity] = peer
+        log.info("client %s connected", peer.client_id)
         return peer
 
     def _on_message(self, identity: bytes, frames: Sequence[zmq.Frame]) -> None:
         peer = self._peer(identity, time.monotonic())
         header = frames[0].bytes if frames else b""
-        request_id = request_id_of(header)
         try:
             # Payload parts stay in libzmq's buffers (memoryviews); decoding copies only what
             # it keeps (the mono float32 samples).
             parts = [header, *(f.buffer for f in frames[1:])] if frames else []
             message = decode_request(cast(list[bytes], parts))
         except ProtocolError as exc:
-            log.info("refused message from %s: %s", peer.client_id, exc)
-            peer.outbox.put(Error.from_exception(exc, request_id))
+            # debug, not info: a broken or hostile client must not be able to flood the log;
+            # the client itself gets the full explanation.
+            log.debug("refused message from %s: %s", peer.client_id, exc)
+            peer.outbox.put(Error.from_exception(exc, request_id_of(header)))
             return
         except Exception:
             log.exception("decoding a message from %s failed", peer.client_id)
-            peer.outbox.put(self._internal_error(request_id, "decoding"))
-            return
-        if isinstance(message, _SLOW_REQUESTS):
-            self._handle_in_worker(peer, message)
+            peer.outbox.put(self._internal_error(request_id_of(header), "decoding"))
             return
         self._handle(peer, message)
 
@@ -567,24 +564,37 @@ class ZmqServer:
         try:
             reply = self.handler.handle(peer.client_id, message, peer.outbox)
         except ProtocolError as exc:
-            log.info("refused %s from %s: %s", message.TYPE, peer.client_id, exc)
+            log.debug("refused %s from %s: %s", message.TYPE, peer.client_id, exc)
             reply = Error.from_exception(exc, message.request_id)
         except Exception:
             log.exception("handler failed on %s from %s", message.TYPE, peer.client_id)
             reply = self._internal_error(message.request_id, message.TYPE)
-        if reply is not None:
-            if reply.request_id != message.request_id:
-                reply = dataclasses.replace(reply, request_id=message.request_id)
-            peer.outbox.put(reply)
+        if isinstance(reply, Future):
+            # A slow request (preparing a character): never wait on the socket thread; the
+            # outcome goes through the outbox, which wakes this thread, when it is ready.
+            reply.add_done_callback(
+                lambda done: self._deliver(peer, message, self._outcome(peer, message, done))
+            )
+        else:
+            self._deliver(peer, message, reply)
 
-    def _handle_in_worker(self, peer: _Peer, message: Message) -> None:
-        worker = threading.Thread(
-            target=self._handle, args=(peer, message), name="lpm-zmq-slow", daemon=True
-        )
-        self._slow_jobs.append(worker)
-        while self._slow_jobs and not self._slow_jobs[0].is_alive():
-            self._slow_jobs.popleft()
-        worker.start()
+    def _outcome(self, peer: _Peer, message: Message, done: Future[Message]) -> Message | None:
+        try:
+            return done.result()
+        except ProtocolError as exc:
+            log.debug("refused %s from %s: %s", message.TYPE, peer.client_id, exc)
+            return Error.from_exception(exc, message.request_id)
+        except BaseException:  # includes CancelledError: the caller must hear something
+            log.exception("handler failed on %s from %s", message.TYPE, peer.client_id)
+            return self._internal_error(message.request_id, message.TYPE)
+
+    @staticmethod
+    def _deliver(peer: _Peer, message: Message, reply: Message | None) -> None:
+        if reply is None:
+            return
+        if reply.request_id != message.request_id:
+            reply = dataclasses.replace(reply, request_id=message.request_id)
+        peer.outbox.put(reply)
 
     @staticmethod
     def _internal_error(request_id: int, what: str) -> Error:
@@ -595,9 +605,9 @@ class ZmqServer:
     def _flush(self, now: float) -> None:
         with self._dirty_lock:
             due, self._dirty = self._dirty, set()
-        for peer in list(self._peers.values()):
-            if peer.stalled is not None and peer.retry_at <= now:
-                due.add(peer.identity)
+        for stalled in list(self._peers.values()):
+            if stalled.stalled is not None and stalled.retry_at <= now:
+                due.add(stalled.identity)
         for identity in due:
             peer = self._peers.get(identity)
             if peer is None or (peer.stalled is not None and peer.retry_at > now):
@@ -826,7 +836,7 @@ class ZmqClient(Client):
                     next_ping = now + self.heartbeat_s
                 timeout_s = min(next_ping - now, 0.005 if retry_send else _MAX_POLL_S)
                 try:
-                    ready = dict(poller.poll(max(timeout_s, 0.0) * 1000.0))
+                    ready = dict(poller.poll(round(max(timeout_s, 0.0) * 1000.0)))
                     if waker.receiver in ready:
                         waker.drain()
                     if monitor in ready:
@@ -1195,7 +1205,7 @@ class AsyncZmqClient:
             except zmq.ZMQError as exc:
                 log.warning("ZeroMQ receive failed: %s", exc)
                 return
-            message = _decode_incoming(cast(list[zmq.Frame], frames))
+            message = _decode_incoming(frames)
             if message is None:
                 continue
             self.last_heard = time.monotonic()
