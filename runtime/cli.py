@@ -213,6 +213,192 @@ def bench_lipsync(
         print(f"{key:>32}: {value}")
 
 
+@bench_app.command("serve")
+def bench_serve_cmd(
+    sessions: Annotated[
+        str, typer.Option(help="Concurrent sessions; a comma list runs each in turn (1,2,4,6).")
+    ] = "4",
+    seconds: Annotated[float, typer.Option(help="Seconds each client streams.")] = 30.0,
+    size: Annotated[int, typer.Option(help="Frame width and height.")] = 256,
+    encoding: Annotated[str, typer.Option(help="rgba8 or jpeg.")] = "rgba8",
+    character_dir: Annotated[Path | None, typer.Option(help="Server's character dir.")] = None,
+) -> None:
+    """Real server, N real-time client processes: fps, latency, late frames, CPU, RSS."""
+    from rich.table import Table
+
+    from runtime.bench_serve import bench_serve
+
+    try:
+        counts = [int(x) for x in sessions.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"--sessions must be integers separated by commas, got {sessions!r}")
+        return
+    table = Table(title=f"lpm bench serve: {size}x{size} {encoding}, {seconds:g} s per client")
+    columns = (
+        "sessions", "fps_min", "fps_mean", "server_p50_ms", "server_p99_ms", "client_p50_ms",
+        "client_p99_ms", "late_frames", "missing_frames", "cpu_percent", "rss_start_mb",
+        "rss_end_mb",
+    )  # fmt: skip
+    for name in columns:
+        table.add_column(name.replace("_", " "), justify="right")
+    for n in counts:
+        with console.status(f"{n} sessions for {seconds:g} s"):
+            row = bench_serve(n, seconds, size, encoding, character_dir).row()
+        table.add_row(
+            *(f"{row[c]:.1f}" if isinstance(row[c], float) else str(row[c]) for c in columns)
+        )
+        if row["errors"]:
+            console.print(f"[red]errors with {n} sessions:[/] {row['errors']}", highlight=False)
+    Console().print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Bind address of both transports.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Base port: gRPC here, ZeroMQ on port+1.")] = 7700,
+    zmq_port: Annotated[int | None, typer.Option(help="ZeroMQ port (default port+1).")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML settings file.")] = None,
+    fps: Annotated[float | None, typer.Option(help="Frames per second.")] = None,
+    size: Annotated[int | None, typer.Option(help="Default frame width and height.")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Default encoding: rgba8 or jpeg.")] = None,
+    max_sessions: Annotated[int | None, typer.Option(help="Sessions held at once.")] = None,
+    max_sessions_per_client: Annotated[int | None, typer.Option(help="Per client.")] = None,
+    session_timeout: Annotated[
+        float | None, typer.Option(help="Seconds a silent owner keeps a session.")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda.")] = None,
+    character_dir: Annotated[Path | None, typer.Option(help="Where .lpmchar files live.")] = None,
+    secure: Annotated[
+        bool | None, typer.Option("--secure/--insecure", help="CurveZMQ + TLS + token.")
+    ] = None,
+    log_json: Annotated[bool, typer.Option(help="One JSON object per log line.")] = False,
+) -> None:
+    """Serve NPC faces to game engines over gRPC and ZeroMQ until Ctrl-C."""
+    from runtime.config import ServerConfig
+    from runtime.server import JsonLogFormatter, Server
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonLogFormatter()
+        if log_json
+        else logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    try:
+        cfg = ServerConfig.load(
+            config,
+            host=host,
+            port=port,
+            zmq_port=zmq_port,
+            fps=fps,
+            width=size,
+            height=size,
+            encoding=encoding,
+            max_sessions=max_sessions,
+            max_sessions_per_client=max_sessions_per_client,
+            session_timeout_s=session_timeout,
+            device=device,
+            character_dir=character_dir,
+            log_json=log_json or None,
+        )
+        if secure is not None:
+            cfg.security.enabled = secure
+        if cfg.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError("--device cuda: no CUDA device is visible to torch")
+        server = Server(cfg)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+        return
+    try:
+        server.serve_forever()
+    except OSError as exc:  # address in use, permission denied
+        _fail(f"cannot serve: {exc}")
+
+
+@app.command()
+def client(
+    speak: Annotated[Path, typer.Option(help="The NPC's voice (WAV, any rate).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output video.")] = Path("take.mp4"),
+    listen: Annotated[Path | None, typer.Option(help="The player's voice (WAV).")] = None,
+    prompt: Annotated[str | None, typer.Option(help="Text prompt for the session.")] = None,
+    character: Annotated[str | None, typer.Option(help="Character id on the server.")] = None,
+    host: Annotated[str, typer.Option(help="Server address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Server base port.")] = 7700,
+    transport: Annotated[str, typer.Option(help="zmq or grpc.")] = "zmq",
+    encoding: Annotated[str, typer.Option(help="rgba8 or jpeg.")] = "rgba8",
+    size: Annotated[int | None, typer.Option(help="Frame size (default: the server's).")] = None,
+    token: Annotated[str | None, typer.Option(help="gRPC bearer token.")] = None,
+    root_cert: Annotated[Path | None, typer.Option(help="gRPC TLS root certificate.")] = None,
+    server_key: Annotated[Path | None, typer.Option(help="Server's CurveZMQ key file.")] = None,
+    client_key: Annotated[Path | None, typer.Option(help="This client's key pair file.")] = None,
+) -> None:
+    """Stream voices to a running server in real time and save the frames as an MP4."""
+    from bridge.protocol import ProtocolError
+    from models.audio_io import load_audio
+    from runtime.remote import connect, record_take, write_take
+
+    try:
+        speak_audio = load_audio(speak)
+        listen_audio = load_audio(listen) if listen else None
+        remote = connect(
+            transport,
+            host,
+            port,
+            token=token,
+            root_cert=root_cert,
+            server_key=server_key,
+            client_key=client_key,
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    try:
+        with remote, _progress() as bar:
+            task = bar.add_task("streaming (real time)", total=None)
+            take = record_take(
+                remote,
+                speak_audio,
+                listen_audio,
+                character=character,
+                prompt=prompt,
+                encoding=encoding,
+                size=size,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        frames = write_take(take, out, speak_audio)
+    except (ProtocolError, TimeoutError, ValueError) as exc:
+        _fail(f"{exc} (is `lpm serve` running on {host}:{port}?)")
+        return
+    stats = take.stats
+    console.print(
+        f"{out}: {frames} frames; received {take.received}; server late chunks "
+        f"{stats.get('late_chunks', 0):g}; latency p50 {stats.get('latency_p50_ms', 0):.1f} ms "
+        f"p99 {stats.get('latency_p99_ms', 0):.1f} ms",
+        highlight=False,
+    )
+
+
+@app.command()
+def keys(
+    out: Annotated[Path, typer.Argument(help="Key file to write (the secret stays in it).")],
+) -> None:
+    """Make a CurveZMQ key pair (server or client); the public key is printed."""
+    from bridge.zmq_transport import generate_keypair, save_keys
+
+    if out.exists():
+        _fail(f"{out} exists; refusing to overwrite a key")
+    public, secret = generate_keypair()
+    save_keys(out, public, secret)
+    pub = out.with_name(out.name + ".pub")
+    save_keys(pub, public)
+    print(f"public key {public.decode()} (also in {pub}); keep {out} secret")
+
+
 def main() -> None:  # pragma: no cover - console entry
     sys.exit(app())
 

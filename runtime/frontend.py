@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 VAD_WINDOW = 512  # samples at 16 kHz (32 ms): the window silero-vad is trained on
 VAD_CONTEXT = 64  # samples of the previous window prepended to each window
+# soxr's low-quality preset is still a band-limited polyphase filter (no aliasing into speech
+# bands) and holds back 6-12 ms of output; its high-quality preset holds back up to 33 ms in
+# FFT blocks, which a real-time stream would have to wait for on every packet.
+RESAMPLER_QUALITY = "LQ"
 
 
 class SileroVad:
@@ -115,13 +119,17 @@ class StreamFrontEnd:
         history carries over); a given ``pos`` starts a new segment. Samples before ``floor``
         (the generation cursor: those frames exist already) are dropped.
         """
-        contiguous = pos is None or pos == self._resampled_end
+        # A chunk whose stated position continues the previous one (within 2 ms of rounding
+        # and clock jitter) keeps the resampler's history: no click, no lost samples.
+        contiguous = pos is None or (self.input_end >= 0 and abs(pos - self.input_end) <= 32)
+        if contiguous and pos is not None:
+            pos = None
         if rate != self._in_rate or self._resampler is None or not contiguous:
-            self._resampler = (
-                soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
-                if rate != SAMPLE_RATE
-                else None
-            )
+            self._resampler = None
+            if rate != SAMPLE_RATE:
+                self._resampler = soxr.ResampleStream(
+                    rate, SAMPLE_RATE, 1, dtype="float32", quality=RESAMPLER_QUALITY
+                )
             self._in_rate = rate
             self._vad_state = SileroVad.init_state()
             self._vad_pending = np.zeros(0, np.float32)

@@ -5,9 +5,9 @@ It is **due** when either
 
 * real time has passed its end plus a grace for in-flight audio (``now >= b + grace``): listen
   and idle frames are made in real time, or
-* the NPC's own speech covers it (plus the look-ahead) and it lies within the horizon
-  (``a <= now + horizon``): TTS usually arrives faster than real time, and frames made early
-  absorb jitter.
+* the NPC's own speech covers it (plus the look-ahead), it lies within the horizon
+  (``a <= now + horizon``) and the player is not talking: TTS usually arrives faster than real
+  time, and frames made early absorb jitter; but a frame made early cannot react to the player.
 
 Its **deadline** is when the client's playhead reaches it: ``a + latency`` on the timeline. A
 chunk published after that is late (counted per session). A session further behind than
@@ -71,7 +71,12 @@ class Scheduler:
             realtime = now >= b + grace
             need = b + p.lookahead_frames * spf
             horizon = p.horizon_us * SAMPLE_RATE // 1_000_000
-            early = not realtime and s.speak.covered_until(a) >= need and a <= now + horizon
+            early = (
+                not realtime
+                and s.speak.covered_until(a) >= need
+                and a <= now + horizon
+                and not s.player_talking(now)
+            )
             if realtime or early:
                 jobs.append(ChunkJob(s, s.cursor, c, s.epoch, early=early))
                 wake = now_ns  # more may be due right away

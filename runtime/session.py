@@ -77,6 +77,7 @@ class SessionStats:
     speak_samples: int = 0
     listen_samples: int = 0
     speak_dropped_samples: int = 0  # arrived for frames already made
+    listen_dropped_samples: int = 0
     latencies_us: collections.deque[int] = field(
         default_factory=lambda: collections.deque(maxlen=2000)
     )
@@ -93,6 +94,7 @@ class SessionStats:
             "speak_seconds": self.speak_samples / SAMPLE_RATE,
             "listen_seconds": self.listen_samples / SAMPLE_RATE,
             "speak_dropped_seconds": self.speak_dropped_samples / SAMPLE_RATE,
+            "listen_dropped_seconds": self.listen_dropped_samples / SAMPLE_RATE,
         }
         if lat is not None:
             out["latency_p50_ms"] = float(np.percentile(lat, 50)) / 1000
@@ -216,6 +218,7 @@ class Session:
             pos = pts_us * SAMPLE_RATE // 1_000_000
         placed = self.listen.place(samples, rate, pos, floor)
         self.stats.listen_samples += placed.end - placed.start
+        self.stats.listen_dropped_samples += placed.dropped
         self.arrivals["listen"].append((placed.end, self._clock()))
 
     def end_of_speech(self) -> None:
@@ -240,6 +243,18 @@ class Session:
         redo = made - self.cursor
         self.stats.regenerated_frames += redo
         return redo
+
+    def player_talking(self, now_s: int, window_s: int = SAMPLE_RATE // 2) -> bool:
+        """Did the listen stream carry speech in the last ``window_s`` samples before now?
+
+        While the player talks, frames are made in real time only: a frame made early could
+        not react to what the player says next.
+        """
+        start = max(self.listen.origin, now_s - window_s)
+        if self.listen.end <= start:
+            return False
+        _, prob = self.listen.read(start, self.listen.end - start)
+        return bool(prob.size) and float(prob.max()) >= SPEECH_ON
 
     def effective_prompt(self, pos_s: int) -> str | None:
         if self.emote is not None:
