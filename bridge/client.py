@@ -74,6 +74,7 @@ class Client(ABC):
         self._frames: dict[str, deque[Frame]] = {}
         self._latest: dict[str, Frame] = {}
         self._events: deque[Event] = deque(maxlen=1024)
+        self._errors: deque[ProtocolError] = deque(maxlen=256)
         self.dropped_frames = 0
 
     # --- requests ----------------------------------------------------------------------------
@@ -156,7 +157,7 @@ class Client(ABC):
         self._send(
             SpeakAudio(
                 session=session,
-                samples=np.asarray(samples, np.float32),
+                samples=np.array(samples, np.float32),  # a copy: the caller may reuse its buffer
                 sample_rate=sample_rate,
                 pts_us=pts_us,
                 format=format,
@@ -176,7 +177,7 @@ class Client(ABC):
         self._send(
             ListenAudio(
                 session=session,
-                samples=np.asarray(samples, np.float32),
+                samples=np.array(samples, np.float32),  # a copy: the caller may reuse its buffer
                 sample_rate=sample_rate,
                 pts_us=pts_us,
                 format=format,
@@ -208,6 +209,13 @@ class Client(ABC):
         with self._lock:
             out = list(self._events)
             self._events.clear()
+            return out
+
+    def errors(self) -> list[ProtocolError]:
+        """Refusals of audio and other unanswered messages since the last call, oldest first."""
+        with self._lock:
+            out = list(self._errors)
+            self._errors.clear()
             return out
 
     def wait_event(self, name: str, timeout_s: float) -> Event | None:
@@ -249,7 +257,9 @@ class Client(ABC):
             elif isinstance(message, Event):
                 self._events.append(message)
             elif isinstance(message, Error):
+                # Refusals of fire-and-forget messages (audio) arrive here, after the fact.
                 log.warning("server error: %s", message.to_exception())
+                self._errors.append(message.to_exception())
             self._arrived.notify_all()
 
     def _next_id(self) -> int:

@@ -42,6 +42,7 @@ MAX_CHANNELS = 8
 SAMPLE_FORMATS: dict[str, np.dtype[Any]] = {"f32": np.dtype("<f4"), "s16": np.dtype("<i2")}
 FRAME_ENCODINGS = ("rgba8", "jpeg")
 SESSION_STATES = ("idle", "speak", "listen", "both")
+Payload = Sequence[bytes | memoryview]  # raw parts after the header; transports avoid copies
 
 
 class ErrorCode(enum.IntEnum):
@@ -157,7 +158,7 @@ class Message:
         return []
 
     @classmethod
-    def _from_header(cls, header: Mapping[str, Any], payload: Sequence[bytes]) -> Message:
+    def _from_header(cls, header: Mapping[str, Any], payload: Payload) -> Message:
         raise NotImplementedError
 
 
@@ -178,7 +179,7 @@ class CreateSession(Message):
     seed: int = 0  # seeds blinks, gaze and idle motion, so a take can be reproduced
 
     @classmethod
-    def _from_header(cls, header: Mapping[str, Any], payload: Sequence[bytes]) -> CreateSession:
+    def _from_header(cls, header: Mapping[str, Any], payload: Payload) -> CreateSession:
         encoding = _get(header, "encoding", str, "rgba8")
         _require(encoding in FRAME_ENCODINGS, f"encoding must be one of {FRAME_ENCODINGS}")
         width = _get(header, "width", int, None)
@@ -208,7 +209,7 @@ class SessionRequest(Message):
     session: str = ""
 
     @classmethod
-    def _from_header(cls, header: Mapping[str, Any], payload: Sequence[bytes]) -> Message:
+    def _from_header(cls, header: Mapping[str, Any], payload: Payload) -> Message:
         return cls(session=_get_id(header, "session"))
 
 
@@ -276,7 +277,7 @@ class Audio(Message):
         return out
 
     @classmethod
-    def _from_header(cls, header: Mapping[str, Any], payload: Sequence[bytes]) -> Audio:
+    def _from_header(cls, header: Mapping[str, Any], payload: Payload) -> Audio:
         session = _get_id(header, "session")
         rate = _get(header, "sample_rate", int)
         if rate not in SUPPORTED_SAMPLE_RATES:
@@ -358,7 +359,7 @@ class SetPrompt(Message):
     prompt: str | None = None
 
     @classmethod
-    def _from_header(cls, header: Mapping[str, Any], payload: Sequence[bytes]) -> SetPrompt:
+    def _from_header(cls, header: Mapping[str, Any], payload: Payload) -> SetPrompt:
         return cls(session=_get_id(header, "session"), prompt=_get_prompt(header) or None)
 
 
@@ -373,7 +374,7 @@ class TriggerEmote(Message):
     duration_s: float = 2.0
 
     @classmethod
-    def _from_header(cls, header: Mapping[str, Any], payload: Sequence[bytes]) -> TriggerEmote:
+    def _from_header(cls, header: Mapping[str, Any], payload: Payload) -> TriggerEmote:
         emote = _get(header, "emote", str)
         _require(0 < len(emote) <= MAX_PROMPT_CHARS, "field 'emote' must be a non-empty prompt")
         intensity = _get(header, "intensity", float, 0.8)
@@ -396,7 +397,7 @@ class Ping(Message):
     t_us: int = 0  # the client's clock, echoed
 
     @classmethod
-    def _from_header(cls, header: Mapping[str, Any], payload: Sequence[bytes]) -> Ping:
+    def _from_header(cls, header: Mapping[str, Any], payload: Payload) -> Ping:
         return cls(t_us=_get(header, "t_us", int, 0))
 
 
@@ -405,7 +406,7 @@ class ListCharacters(Message):
     TYPE: ClassVar[str] = "list_characters"
 
     @classmethod
-    def _from_header(cls, header: Mapping[str, Any], payload: Sequence[bytes]) -> ListCharacters:
+    def _from_header(cls, header: Mapping[str, Any], payload: Payload) -> ListCharacters:
         return cls()
 
 
@@ -423,7 +424,7 @@ class PrepareCharacter(Message):
         return [self.image]
 
     @classmethod
-    def _from_header(cls, header: Mapping[str, Any], payload: Sequence[bytes]) -> PrepareCharacter:
+    def _from_header(cls, header: Mapping[str, Any], payload: Payload) -> PrepareCharacter:
         name = _get_id(header, "name")
         _require(
             all(c.isascii() and (c.isalnum() or c in "-_") for c in name),
@@ -568,7 +569,7 @@ class Frame(Message):
         return out
 
     @classmethod
-    def _from_header(cls, header: Mapping[str, Any], payload: Sequence[bytes]) -> Frame:
+    def _from_header(cls, header: Mapping[str, Any], payload: Payload) -> Frame:
         encoding = _get(header, "encoding", str)
         _require(encoding in FRAME_ENCODINGS, f"encoding must be one of {FRAME_ENCODINGS}")
         width, height = _get(header, "width", int), _get(header, "height", int)
@@ -681,7 +682,7 @@ def encode(message: Message) -> list[bytes | memoryview]:
     return [msgpack.packb(message.header(), use_bin_type=True), *message.payload()]
 
 
-def decode_header(raw: bytes) -> dict[str, Any]:
+def decode_header(raw: bytes | memoryview) -> dict[str, Any]:
     """Unpack and check a header: a map with ``v`` == PROTOCOL_VERSION and a ``type``."""
     if len(raw) > MAX_HEADER_BYTES:
         raise ProtocolError(ErrorCode.CHUNK_TOO_LARGE, f"header over {MAX_HEADER_BYTES} bytes")
@@ -705,8 +706,10 @@ def decode_header(raw: bytes) -> dict[str, Any]:
     return header
 
 
-def request_id_of(raw_header: bytes) -> int:
+def request_id_of(raw_header: bytes | memoryview) -> int:
     """Best-effort request id of a header that may not decode (to address an error reply)."""
+    if len(raw_header) > MAX_HEADER_BYTES:
+        return 0
     try:
         header = msgpack.unpackb(raw_header, raw=False)
         rid = header.get("id", 0) if isinstance(header, dict) else 0
@@ -715,7 +718,7 @@ def request_id_of(raw_header: bytes) -> int:
         return 0
 
 
-def decode_request(parts: Sequence[bytes]) -> Message:
+def decode_request(parts: Sequence[bytes | memoryview]) -> Message:
     """Decode and validate one client → server multipart message."""
     if not parts:
         raise ProtocolError(ErrorCode.MALFORMED, "empty message")
@@ -741,7 +744,7 @@ def _with_id(message: Message, request_id: int) -> Message:
     return message
 
 
-def decode_reply(parts: Sequence[bytes]) -> Message:
+def decode_reply(parts: Sequence[bytes | memoryview]) -> Message:
     """Decode one server → client message (trusting the server; used by the Python client)."""
     header = decode_header(parts[0])
     kind = header["type"]

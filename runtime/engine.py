@@ -321,6 +321,8 @@ class Engine:
             for s in self.sessions.values():
                 if s.owner == client:
                     s.touch()
+                    if outbox not in s.outboxes:  # the transport dropped and re-admitted it
+                        s.outboxes = [b for b in s.outboxes if not b.closed] + [outbox]
             reply = self._handle_locked(client, request, outbox)
             self._wake.notify_all()
             return reply
