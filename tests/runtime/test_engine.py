@@ -182,3 +182,17 @@ def test_upload_a_portrait_to_make_a_character(engine: Engine) -> None:
     with pytest.raises(ProtocolError) as err:
         client.prepare_character("broken", b"not an image at all")
     assert err.value.code == ErrorCode.PREPARE_FAILED
+
+
+def test_jpeg_frames_carry_colour_and_alpha_planes(engine: Engine) -> None:
+    client = InprocClient(engine, max_frames=100)
+    raw = client.create_session(width=96, height=96)
+    jpeg = client.create_session(encoding="jpeg", jpeg_quality=90, width=96, height=96)
+    a = client.next_frame(raw.session, timeout_s=2.0)
+    b = client.next_frame(jpeg.session, timeout_s=2.0)
+    assert a is not None and b is not None
+    assert len(b.pixels) == 2 and sum(len(p) for p in b.pixels) < 96 * 96 * 4 / 4
+    ra, rb = a.rgba().astype(int), b.rgba().astype(int)
+    assert rb.shape == (96, 96, 4)
+    assert np.abs(ra - rb).mean() < 4  # same picture, JPEG error only
+    assert np.abs(ra[..., 3] - rb[..., 3]).mean() < 4  # the alpha plane survives
