@@ -121,12 +121,12 @@ class LogMelFrontEnd:
         nfft = 1 << int(np.ceil(np.log2(2 * x.shape[1])))
         spec = np.fft.rfft(x, nfft, axis=1)
         ac = np.fft.irfft(spec.real**2 + spec.imag**2, nfft, axis=1)[:, : hi + 1]
-        # Unbiased: divide by the overlap length so long lags are not penalised.
-        ac = ac / (x.shape[1] - np.arange(hi + 1))[None]
         norm = np.maximum(ac[:, :1], 1e-12)
-        r = ac[:, lo : hi + 1] / norm
-        best = np.argmax(r, axis=1)
-        peak = np.clip(r[np.arange(len(r)), best], 0.0, 1.0)
+        # The lag from the biased autocorrelation, whose taper favours the shortest period
+        # (no octave errors at 2T); the strength from the unbiased one (no taper penalty).
+        best = np.argmax(ac[:, lo : hi + 1], axis=1)
+        unbiased = ac / (x.shape[1] - np.arange(hi + 1))[None] * x.shape[1]
+        peak = np.clip(unbiased[np.arange(len(x)), lo + best] / norm[:, 0], 0.0, 1.0)
         f0 = self.config.sample_rate / (lo + best)
         voiced = peak >= self.config.voicing_threshold
         return np.where(voiced, f0, 0.0).astype(np.float32), peak.astype(np.float32)
