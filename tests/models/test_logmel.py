@@ -52,4 +52,4 @@ def test_energy_and_pitch_of_a_voiced_sound_and_of_silence() -> None:
     assert np.all(feats.voicing > 0.8)
     quiet, _ = fe.process(fe.init_state(), np.zeros(640 * 4, np.float32))
     assert np.all(quiet.f0_hz == 0) and np.all(quiet.energy_db <= -99)
-    assert np.all(feats.energy_db > quiet.energy_db + 60)
+    assert feats.energy_db.min() > quiet.energy_db.max() + 60
