@@ -166,7 +166,7 @@ def running_server(
         sys.executable, "-m", "runtime.cli", "serve",
         "--port", str(port), "--size", str(size),
         "--max-sessions", str(max(sessions, 1)), "--max-sessions-per-client", "4",
-        "--character-dir", str(character_dir), *(extra or []),
+        "--character-dir", str(character_dir), "--transports", "zmq", *(extra or []),
     ]  # fmt: skip
     log_path = Path(tempfile.mkstemp(prefix="lpm-serve-", suffix=".log")[1])
     with open(log_path, "wb") as log_file:
@@ -229,7 +229,11 @@ class RunResult:
             "late_frames": int(sum(r.server.get("late_frames", 0) for r in ok)),
             "missing_frames": int(sum(r.missing for r in ok)),
             "cpu_percent": self.cpu_percent,
-            "rss_start_mb": rss[min(len(rss) - 1, 5)] if rss else np.nan,
+            # RSS once warm: after a minute on long runs, after 5 s on short ones.
+            "rss_start_mb": next(
+                (m for t, m in self.rss_mb if t >= (60 if self.seconds >= 300 else 5)),
+                rss[-1] if rss else np.nan,
+            ),
             "rss_end_mb": rss[-1] if rss else np.nan,
             "errors": "; ".join(r.error for r in self.results if r.error),
         }

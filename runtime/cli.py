@@ -249,7 +249,7 @@ def bench_serve_cmd(
         )
         if row["errors"]:
             console.print(f"[red]errors with {n} sessions:[/] {row['errors']}", highlight=False)
-    Console().print(table)
+    Console(width=200).print(table)
 
 
 @app.command()
@@ -257,6 +257,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Bind address of both transports.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Base port: gRPC here, ZeroMQ on port+1.")] = 7700,
     zmq_port: Annotated[int | None, typer.Option(help="ZeroMQ port (default port+1).")] = None,
+    transports: Annotated[
+        str | None, typer.Option(help="Planes to serve: grpc,zmq (default both).")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="TOML settings file.")] = None,
     fps: Annotated[float | None, typer.Option(help="Frames per second.")] = None,
     size: Annotated[int | None, typer.Option(help="Default frame width and height.")] = None,
@@ -292,6 +295,7 @@ def serve(
             host=host,
             port=port,
             zmq_port=zmq_port,
+            transports=tuple(t.strip() for t in transports.split(",")) if transports else None,
             fps=fps,
             width=size,
             height=size,

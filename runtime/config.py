@@ -37,6 +37,7 @@ class ServerConfig:
     host: str = "127.0.0.1"  # bind address of both transports
     port: int = 7700  # base port: gRPC here
     zmq_port: int | None = None  # ZeroMQ ROUTER; None = port + 1
+    transports: tuple[str, ...] = ("grpc", "zmq")  # which planes to serve
     fps: float = 25.0  # video frame rate of every session
     chunk_frames: int = 1  # frames per generator step
     width: int = 256  # default output size (sessions may ask for another)
@@ -56,6 +57,9 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536 or (self.zmq_port is not None and not self.zmq_port >= 0):
             raise ValueError(f"port {self.port} is out of range")
+        self.transports = tuple(self.transports)
+        if not self.transports or set(self.transports) - {"grpc", "zmq"}:
+            raise ValueError(f"transports must be some of grpc, zmq; got {self.transports}")
         if self.encoding not in ("rgba8", "jpeg"):
             raise ValueError(f"encoding must be rgba8 or jpeg, got {self.encoding!r}")
         if self.device not in ("cpu", "cuda"):

@@ -14,12 +14,14 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bridge.grpc_transport import GrpcServer, TlsConfig
-from bridge.zmq_transport import CurveConfig, ZmqServer, load_keys
 from runtime.config import ServerConfig
 from runtime.engine import Engine
+
+if TYPE_CHECKING:
+    from bridge.grpc_transport import GrpcServer, TlsConfig
+    from bridge.zmq_transport import CurveConfig, ZmqServer
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ class JsonLogFormatter(logging.Formatter):
 
 
 def _curve_config(cfg: ServerConfig) -> CurveConfig | None:
+    from bridge.zmq_transport import CurveConfig, load_keys
+
     sec = cfg.security
     if not sec.enabled:
         return None
@@ -53,6 +57,8 @@ def _curve_config(cfg: ServerConfig) -> CurveConfig | None:
 
 
 def _tls_config(cfg: ServerConfig) -> tuple[TlsConfig | None, str | None]:
+    from bridge.grpc_transport import TlsConfig
+
     sec = cfg.security
     if not sec.enabled:
         return None, None
@@ -67,28 +73,38 @@ class Server:
     def __init__(self, config: ServerConfig, engine: Engine | None = None) -> None:
         self.config = config
         self.engine = engine or Engine(config)
-        curve = _curve_config(config)
-        tls, token = _tls_config(config)
-        self.zmq = ZmqServer(
-            self.engine,
-            config.zmq_endpoint,
-            security=curve,
-            client_timeout_s=config.client_timeout_s,
-        )
-        self.grpc = GrpcServer(self.engine, config.grpc_address, tls=tls, token=token)
+        self.zmq: ZmqServer | None = None
+        self.grpc: GrpcServer | None = None
+        if "zmq" in config.transports:
+            from bridge.zmq_transport import ZmqServer
+
+            self.zmq = ZmqServer(
+                self.engine,
+                config.zmq_endpoint,
+                security=_curve_config(config),
+                client_timeout_s=config.client_timeout_s,
+            )
+        if "grpc" in config.transports:
+            from bridge.grpc_transport import GrpcServer
+
+            tls, token = _tls_config(config)
+            self.grpc = GrpcServer(self.engine, config.grpc_address, tls=tls, token=token)
         self._stopped = threading.Event()
 
     def start(self) -> None:
         t0 = time.perf_counter()
         self.engine.start()
-        self.zmq.start()
-        self.grpc.start()
+        planes = []
+        if self.zmq is not None:
+            self.zmq.start()
+            planes.append(f"ZeroMQ {self.zmq.bound_endpoint}")
+        if self.grpc is not None:
+            self.grpc.start()
+            planes.append(f"gRPC {self.config.host}:{self.grpc.port}")
         log.info(
-            "serving: gRPC %s:%d, ZeroMQ %s; %s, %gx%g @ %g fps, latency %d ms, security %s "
+            "serving %s; %s generator, %dx%d @ %g fps, latency %d ms, security %s "
             "(ready in %.1f s)",
-            self.config.host,
-            self.grpc.port,
-            self.zmq.bound_endpoint,
+            ", ".join(planes),
             self.config.generator,
             self.config.width,
             self.config.height,
@@ -104,8 +120,10 @@ class Server:
         self._stopped.set()
         log.info("shutting down: closing %d sessions", len(self.engine.sessions))
         self.engine.stop(reason)  # session_closed events go into the outboxes first
-        self.zmq.stop(reason)  # then every client hears "shutdown" and the outboxes flush
-        self.grpc.stop(reason=reason)
+        if self.zmq is not None:
+            self.zmq.stop(reason)  # then every client hears "shutdown"; outboxes flush
+        if self.grpc is not None:
+            self.grpc.stop(reason=reason)
         log.info("stopped")
 
     def serve_forever(self) -> None:
