@@ -392,7 +392,7 @@ def keys(
     out: Annotated[Path, typer.Argument(help="Key file to write (the secret stays in it).")],
 ) -> None:
     """Make a CurveZMQ key pair (server or client); the public key is printed."""
-    from bridge.zmq_transport import generate_keypair, save_keys
+    from bridge.zmq_common import generate_keypair, save_keys
 
     if out.exists():
         _fail(f"{out} exists; refusing to overwrite a key")

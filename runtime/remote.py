@@ -41,7 +41,8 @@ def connect(
 ) -> Client:
     """A client for a server's base ``port`` (gRPC there, ZeroMQ on ``port + 1``)."""
     if transport == "zmq":
-        from bridge.zmq_transport import ZmqClient, load_keys
+        from bridge.zmq_client import ZmqClient
+        from bridge.zmq_common import load_keys
 
         server_public = load_keys(server_key)[0] if server_key else None
         keys = None

@@ -21,7 +21,8 @@ from runtime.engine import Engine
 
 if TYPE_CHECKING:
     from bridge.grpc_transport import GrpcServer, TlsConfig
-    from bridge.zmq_transport import CurveConfig, ZmqServer
+    from bridge.zmq_common import CurveConfig
+    from bridge.zmq_server import ZmqServer
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class JsonLogFormatter(logging.Formatter):
 
 
 def _curve_config(cfg: ServerConfig) -> CurveConfig | None:
-    from bridge.zmq_transport import CurveConfig, load_keys
+    from bridge.zmq_common import CurveConfig, load_keys
 
     sec = cfg.security
     if not sec.enabled:
@@ -76,7 +77,7 @@ class Server:
         self.zmq: ZmqServer | None = None
         self.grpc: GrpcServer | None = None
         if "zmq" in config.transports:
-            from bridge.zmq_transport import ZmqServer
+            from bridge.zmq_server import ZmqServer
 
             self.zmq = ZmqServer(
                 self.engine,

@@ -37,15 +37,9 @@ from bridge.protocol import (
     SetPrompt,
     decode_reply,
 )
-from bridge.zmq_transport import (
-    AsyncZmqClient,
-    CurveConfig,
-    ZmqClient,
-    ZmqServer,
-    generate_keypair,
-    load_keys,
-    save_keys,
-)
+from bridge.zmq_client import AsyncZmqClient, ZmqClient
+from bridge.zmq_common import CurveConfig, generate_keypair, load_keys, save_keys
+from bridge.zmq_server import ZmqServer
 from tests.bridge.fake_runtime import FPS, JAW_OPEN, FakeRuntime
 
 WAIT_S = 3.0  # longest any single wait may take before the test fails
@@ -297,7 +291,7 @@ def test_handler_crash_is_an_internal_error_and_the_thread_survives(
     with running_server(Crashing()) as (server, _), zmq_client(server.bound_endpoint) as client:
         sid = client.create_session().session
         with (
-            caplog.at_level(logging.ERROR, logger="bridge.zmq_transport"),
+            caplog.at_level(logging.ERROR, logger="bridge.zmq_server"),
             pytest.raises(ProtocolError) as info,
         ):
             client.set_prompt(sid, "boom")
