@@ -12,8 +12,9 @@ of listen audio (silence is zeros).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -39,6 +40,7 @@ class ChunkInputs:
     ``listen``: the other party's voice, same shape (zeros when nobody talks).
     ``prompt``: the text prompt in force for this chunk ("smiles warmly", "nods"); a change of
     prompt between chunks starts the new emote at the chunk's first frame. ``None`` = no prompt.
+    ``features``: optional per-frame log-mel, energy and pitch of each stream.
     """
 
     num_frames: int
@@ -46,6 +48,9 @@ class ChunkInputs:
     listen: np.ndarray
     prompt: str | None = None
     fps: float = DEFAULT_FPS
+    # Per-frame features of each stream ("speak", "listen": models.logmel.FrameFeatures) when
+    # the caller's front-end computed them; learned backends read log-mel from here.
+    features: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         n = self.num_frames * samples_per_frame(self.fps)

@@ -60,6 +60,7 @@ from bridge.protocol import (
     TriggerEmote,
 )
 from models.generator import SAMPLE_RATE, ChunkInputs, PerformanceGenerator
+from models.logmel import LogMelFrontEnd, LogMelState
 from models.motion import CURVE_NAMES
 from models.performer import ProceduralPerformer
 from models.portrait import PortraitError
@@ -76,10 +77,22 @@ assert len(CURVE_NAMES) == NUM_CURVES  # the wire and the models agree on the mo
 
 
 @dataclass
+class JobInput:
+    """What a chunk is made from, read under the lock so execution needs none."""
+
+    speak: np.ndarray  # [n * spf] float32, 16 kHz
+    listen: np.ndarray
+    prompt: str | None
+    probs: np.ndarray  # [2, n] mean speech probability per frame (speak, listen)
+    gen_state: Any
+    feature_state: tuple[LogMelState, LogMelState]
+
+
+@dataclass
 class ChunkOutput:
     job: ChunkJob
     curves: np.ndarray  # [n, 61]
-    state_after: Any
+    state_after: tuple[Any, Any]  # Session.snapshot() after the chunk
     pixels: list[tuple[bytes | memoryview, ...]]  # encoded payload parts per frame
     states: list[str]  # session state per frame
     finished_ns: int
@@ -109,6 +122,7 @@ class Engine:
         self.generator: PerformanceGenerator[Any] = generator or ProceduralPerformer()
         self.scheduler = Scheduler()
         self.vad = SileroVad.shared()
+        self.features = LogMelFrontEnd(fps=config.fps)  # stateless; sessions hold the state
         self.sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -169,37 +183,49 @@ class Engine:
         self.tick_times_ms.append((time.perf_counter() - t0) * 1000)
         return len(outputs)
 
-    def _inputs_locked(self, job: ChunkJob) -> tuple[ChunkInputs, Any, np.ndarray]:
+    def _inputs_locked(self, job: ChunkJob) -> JobInput:
         """Snapshot a job's audio and state, and reserve its frames (cursor moves on)."""
         s = job.session
         spf = s.pacing.spf
         a, n = job.start * spf, job.num_frames * spf
         speak, speak_p = s.speak.read(a, n)
         listen, listen_p = s.listen.read(a, n)
-        chunk = ChunkInputs(
-            num_frames=job.num_frames,
-            speak=speak,
-            listen=listen,
-            prompt=s.effective_prompt(a),
-            fps=s.pacing.fps,
-        )
         probs = np.stack(
             [speak_p.reshape(job.num_frames, spf).mean(1), listen_p.reshape(-1, spf).mean(1)]
         )
-        s.history.append((job.start, s.gen_state))
-        state = s.gen_state
+        snapshot = s.snapshot()
+        s.history.append((job.start, snapshot))
         s.cursor = job.start + job.num_frames
-        return chunk, state, probs
+        return JobInput(speak, listen, s.effective_prompt(a), probs, *snapshot)
 
-    def execute(
-        self, jobs: list[ChunkJob], inputs: list[tuple[ChunkInputs, Any, np.ndarray]]
-    ) -> list[ChunkOutput]:
+    def execute(self, jobs: list[ChunkJob], inputs: list[JobInput]) -> list[ChunkOutput]:
         """Generate every due chunk, then render and encode its frames (no lock held)."""
+        chunks, feature_states = [], []
+        for job, inp in zip(jobs, inputs, strict=True):
+            fe = job.session.features
+            speak_f, speak_state = fe.process(inp.feature_state[0], inp.speak)
+            listen_f, listen_state = fe.process(inp.feature_state[1], inp.listen)
+            feature_states.append((speak_state, listen_state))
+            chunks.append(
+                ChunkInputs(
+                    num_frames=job.num_frames,
+                    speak=inp.speak,
+                    listen=inp.listen,
+                    prompt=inp.prompt,
+                    fps=job.session.pacing.fps,
+                    features={"speak": speak_f, "listen": listen_f},
+                )
+            )
         # One generator call per backend: all sessions share the procedural performer, whose
         # step is per session; a learned backend batches the same list into one forward pass.
-        results = [self.generator.step(state, chunk) for chunk, state, _ in inputs]
+        results = [
+            self.generator.step(inp.gen_state, chunk)
+            for inp, chunk in zip(inputs, chunks, strict=True)
+        ]
         outputs = []
-        for job, (curves, state_after), (_, _, probs) in zip(jobs, results, inputs, strict=True):
+        for job, (curves, state_after), inp, feats in zip(
+            jobs, results, inputs, feature_states, strict=True
+        ):
             s = job.session
             character = self.registry.get(s.character_id)
             pixels = []
@@ -210,9 +236,9 @@ class Engine:
                     rgba = cv2.resize(rgba, (s.width, s.height), interpolation=interp)
                 pixels.append(self._encode(rgba, s.encoding, s.jpeg_quality))
             with self._lock:
-                states = s.frame_states(probs[0], probs[1])
+                states = s.frame_states(inp.probs[0], inp.probs[1])
             outputs.append(
-                ChunkOutput(job, curves, state_after, pixels, states, time.monotonic_ns())
+                ChunkOutput(job, curves, (state_after, feats), pixels, states, time.monotonic_ns())
             )
         return outputs
 
@@ -233,7 +259,7 @@ class Engine:
             s, job = out.job.session, out.job
             if s.closed or job.epoch != s.epoch:
                 continue  # interrupted or closed while it was being made: made again / dropped
-            s.gen_state = out.state_after
+            s.restore(out.state_after)
             spf = s.pacing.spf
             playhead = s.now_s(out.finished_ns) - s.pacing.latency_us * SAMPLE_RATE // 1_000_000
             while s.history and s.history[0][0] * spf < playhead - s.pacing.chunk_frames * spf:
@@ -475,6 +501,7 @@ class Engine:
             prompt=req.prompt,
             seed=req.seed,
             vad=self.vad,
+            features=self.features,
         )
         s.outboxes.append(outbox)
         self.sessions[sid] = s

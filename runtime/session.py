@@ -21,6 +21,7 @@ import numpy as np
 
 from bridge.handler import ClientId, Outbox
 from models.generator import SAMPLE_RATE, CharacterConditioning, PerformanceGenerator
+from models.logmel import LogMelFrontEnd
 from runtime.frontend import SileroVad, StreamFrontEnd
 
 SPEECH_ON = 0.5  # silero probability above which a frame is speech
@@ -121,6 +122,7 @@ class Session:
         prompt: str | None,
         seed: int,
         vad: SileroVad | None,
+        features: LogMelFrontEnd,
         clock: Callable[[], int] = time.monotonic_ns,
     ) -> None:
         self.id = session_id
@@ -128,6 +130,8 @@ class Session:
         self.character_id = character_id
         self.generator = generator
         self.gen_state: Any = generator.init_state(conditioning, seed)
+        self.features = features
+        self.feature_state = (features.init_state(), features.init_state())  # speak, listen
         self.pacing = pacing
         self.width, self.height = width, height
         self.encoding = encoding
@@ -142,7 +146,8 @@ class Session:
         self.cursor = 0  # next frame to generate (timeline frame number)
         self.next_index = 0  # wire index of the next frame published (never repeats)
         self.epoch = 0  # bumped by an interrupt: in-flight chunks of an older epoch are void
-        self.history: collections.deque[tuple[int, Any]] = collections.deque()
+        # (first frame, snapshot()) of recent chunks: an interrupt rolls back to one of them.
+        self.history: collections.deque[tuple[int, tuple[Any, Any]]] = collections.deque()
         self.outboxes: list[Outbox] = []
         self.state = "idle"
         self._speaking = False
@@ -239,7 +244,8 @@ class Session:
         spf = self.pacing.spf
         made = self.cursor
         while self.history and self.history[-1][0] * spf >= playhead:
-            self.cursor, self.gen_state = self.history.pop()
+            self.cursor, snapshot = self.history.pop()
+            self.restore(snapshot)
         redo = made - self.cursor
         self.stats.regenerated_frames += redo
         return redo
@@ -255,6 +261,13 @@ class Session:
             return False
         _, prob = self.listen.read(start, self.listen.end - start)
         return bool(prob.size) and float(prob.max()) >= SPEECH_ON
+
+    def snapshot(self) -> tuple[Any, Any]:
+        """Streaming state before a chunk (immutable values: keeping them costs no copy)."""
+        return self.gen_state, self.feature_state
+
+    def restore(self, snapshot: tuple[Any, Any]) -> None:
+        self.gen_state, self.feature_state = snapshot
 
     def effective_prompt(self, pos_s: int) -> str | None:
         if self.emote is not None:

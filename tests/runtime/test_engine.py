@@ -5,13 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from bridge.client import InprocClient
 from bridge.protocol import ErrorCode, Frame, ProtocolError
+from models.generator import ChunkInputs
 from models.motion import idx
+from models.performer import ProceduralPerformer
 from runtime.config import ServerConfig
 from runtime.engine import Engine
 from tests.portraits import PORTRAITS
@@ -196,3 +199,39 @@ def test_jpeg_frames_carry_colour_and_alpha_planes(engine: Engine) -> None:
     assert rb.shape == (96, 96, 4)
     assert np.abs(ra - rb).mean() < 4  # same picture, JPEG error only
     assert np.abs(ra[..., 3] - rb[..., 3]).mean() < 4  # the alpha plane survives
+
+
+class RecordingPerformer(ProceduralPerformer):
+    """The real performer, remembering the features each chunk arrived with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[float, float]] = []  # (speak f0, listen energy) per frame
+
+    def step(self, state: Any, chunk: ChunkInputs) -> tuple[np.ndarray, Any]:
+        assert chunk.features is not None
+        speak, listen = chunk.features["speak"], chunk.features["listen"]
+        assert speak.log_mel.shape == (chunk.num_frames, 4, 80)
+        self.seen += list(zip(speak.f0_hz.tolist(), listen.energy_db.tolist(), strict=True))
+        return super().step(state, chunk)
+
+
+def test_generators_get_log_mel_pitch_and_energy_of_both_streams(character_dir: Path) -> None:
+    performer = RecordingPerformer()
+    cfg = ServerConfig(character_dir=character_dir, width=TEST_SIZE, height=TEST_SIZE)
+    eng = Engine(cfg, generator=performer)
+    eng.start()
+    try:
+        client = InprocClient(eng, max_frames=1000)
+        info = client.create_session()
+        rate = 24_000
+        t = np.arange(rate) / rate
+        voiced = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 6)) * 0.2
+        client.push_speak(info.session, voiced.astype(np.float32), rate)
+        drain(client, info.session, 1_300_000, timeout_s=3)
+    finally:
+        eng.stop()
+    f0 = np.array([f for f, _ in performer.seen])
+    assert np.median(f0[f0 > 0]) == pytest.approx(150, abs=5)
+    assert np.sum(f0 > 0) >= 20  # the second of voice
+    assert max(e for _, e in performer.seen) <= -99  # nobody spoke to the NPC

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from models.generator import SAMPLE_RATE, CharacterConditioning
+from models.logmel import LogMelFrontEnd
 from models.performer import ProceduralPerformer
 from runtime.frontend import SileroVad
 from runtime.scheduler import Scheduler
@@ -37,6 +38,7 @@ def make_session(clock: Clock, pacing: Pacing | None = None, sid: str = "s") -> 
         prompt=None,
         seed=0,
         vad=None,
+        features=LogMelFrontEnd(),
         clock=clock,
     )
 
@@ -140,7 +142,7 @@ def test_interrupt_rolls_back_to_the_playhead_and_forgets_speech() -> None:
     sched = Scheduler()
     while plan := sched.schedule([s], clock.ns).jobs:
         for job in plan:
-            s.history.append((job.start, ("state-before", job.start)))
+            s.history.append((job.start, (("state-before", job.start), s.feature_state)))
             s.cursor = job.start + job.num_frames
     assert s.cursor == 26  # 1 s ahead
     clock.ns += 400 * MS  # playhead = 400 - 140 = 260 ms → frame 6.5
@@ -182,6 +184,7 @@ def test_vad_tells_speech_from_silence_and_noise() -> None:
         prompt=None,
         seed=0,
         vad=SileroVad.shared(),
+        features=LogMelFrontEnd(),
         clock=clock,
     )
     rng = np.random.default_rng(0)
