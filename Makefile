@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint typecheck clean
+.PHONY: setup demo test lint typecheck proto clean
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,10 @@ typecheck: setup
 
 test: lint typecheck
 	$(BIN)/pytest -q
+
+# Regenerate the gRPC stubs (pinned grpcio-tools in the dev extras, so the output is reproducible).
+proto: setup
+	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. bridge/lpm/v1/lpm.proto
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -60,7 +60,7 @@ def connect(
             max_frames=max_frames,
         )
     if transport == "grpc":
-        from bridge.grpc_transport import GrpcClient
+        from bridge.grpc_client import GrpcClient
 
         return GrpcClient(
             f"{host}:{port}",

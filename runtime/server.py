@@ -20,7 +20,7 @@ from runtime.config import ServerConfig
 from runtime.engine import Engine
 
 if TYPE_CHECKING:
-    from bridge.grpc_transport import GrpcServer, TlsConfig
+    from bridge.grpc_server import GrpcServer, TlsConfig
     from bridge.zmq_common import CurveConfig
     from bridge.zmq_server import ZmqServer
 
@@ -58,7 +58,7 @@ def _curve_config(cfg: ServerConfig) -> CurveConfig | None:
 
 
 def _tls_config(cfg: ServerConfig) -> tuple[TlsConfig | None, str | None]:
-    from bridge.grpc_transport import TlsConfig
+    from bridge.grpc_server import TlsConfig
 
     sec = cfg.security
     if not sec.enabled:
@@ -86,7 +86,7 @@ class Server:
                 client_timeout_s=config.client_timeout_s,
             )
         if "grpc" in config.transports:
-            from bridge.grpc_transport import GrpcServer
+            from bridge.grpc_server import GrpcServer
 
             tls, token = _tls_config(config)
             self.grpc = GrpcServer(self.engine, config.grpc_address, tls=tls, token=token)
