@@ -297,5 +297,10 @@ class GrpcServer:
                 self._streams[client] = left
                 return
             self._streams.pop(client, None)
+            # Forget the outbox: a returning client gets a fresh one, which the runtime attaches
+            # to its sessions on its next request; a client that never returns costs nothing.
+            if self._outboxes.get(client) is box:
+                del self._outboxes[client]
+        box.close()
         log.info("client %s closed its Perform stream", client)
         self.handler.client_gone(client)

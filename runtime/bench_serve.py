@@ -166,7 +166,7 @@ def running_server(
         sys.executable, "-m", "runtime.cli", "serve",
         "--port", str(port), "--size", str(size),
         "--max-sessions", str(max(sessions, 1)), "--max-sessions-per-client", "4",
-        "--character-dir", str(character_dir), "--transports", "zmq", *(extra or []),
+        "--character-dir", str(character_dir), *(extra or []),
     ]  # fmt: skip
     log_path = Path(tempfile.mkstemp(prefix="lpm-serve-", suffix=".log")[1])
     with open(log_path, "wb") as log_file:
