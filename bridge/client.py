@@ -24,6 +24,7 @@ import numpy as np
 
 from bridge.handler import ClientId, Outbox, RuntimeHandler
 from bridge.protocol import (
+    Audio,
     CharacterInfo,
     CharacterPrepared,
     Characters,
@@ -56,6 +57,25 @@ from bridge.protocol import (
 log = logging.getLogger(__name__)
 
 ReplyT = TypeVar("ReplyT", bound=Message)
+AudioT = TypeVar("AudioT", bound=Audio)
+
+
+def audio_message(
+    kind: type[AudioT],
+    session: str,
+    samples: np.ndarray,
+    sample_rate: int,
+    pts_us: int | None,
+    format: str = "f32",
+) -> AudioT:
+    """A speak or listen message holding a copy of ``samples`` (the caller may reuse them)."""
+    return kind(
+        session=session,
+        samples=np.array(samples, np.float32),
+        sample_rate=sample_rate,
+        pts_us=pts_us,
+        format=format,
+    )
 
 
 class Client(ABC):
@@ -154,15 +174,7 @@ class Client(ABC):
         format: str = "f32",
     ) -> None:
         """Send the NPC's voice (mono float samples in [-1, 1]); no reply unless refused."""
-        self._send(
-            SpeakAudio(
-                session=session,
-                samples=np.array(samples, np.float32),  # a copy: the caller may reuse its buffer
-                sample_rate=sample_rate,
-                pts_us=pts_us,
-                format=format,
-            )
-        )
+        self._send(audio_message(SpeakAudio, session, samples, sample_rate, pts_us, format))
 
     def push_listen(
         self,
@@ -174,15 +186,7 @@ class Client(ABC):
         format: str = "f32",
     ) -> None:
         """Send the player's voice as the NPC hears it."""
-        self._send(
-            ListenAudio(
-                session=session,
-                samples=np.array(samples, np.float32),  # a copy: the caller may reuse its buffer
-                sample_rate=sample_rate,
-                pts_us=pts_us,
-                format=format,
-            )
-        )
+        self._send(audio_message(ListenAudio, session, samples, sample_rate, pts_us, format))
 
     # --- receiving ---------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import grpc
 import grpc.aio
 import numpy as np
 
-from bridge.client import Client
+from bridge.client import Client, audio_message
 from bridge.grpc_common import (
     CLIENT_ID_KEY,
     ERROR_CODE_KEY,
@@ -351,20 +351,14 @@ class AsyncGrpcClient:
     ) -> None:
         from bridge.protocol import SpeakAudio
 
-        samples = np.array(samples, np.float32)
-        await self._stream(
-            SpeakAudio(session=session, samples=samples, sample_rate=sample_rate, pts_us=pts_us)
-        )
+        await self._stream(audio_message(SpeakAudio, session, samples, sample_rate, pts_us))
 
     async def push_listen(
         self, session: str, samples: np.ndarray, sample_rate: int, *, pts_us: int | None = None
     ) -> None:
         from bridge.protocol import ListenAudio
 
-        samples = np.array(samples, np.float32)
-        await self._stream(
-            ListenAudio(session=session, samples=samples, sample_rate=sample_rate, pts_us=pts_us)
-        )
+        await self._stream(audio_message(ListenAudio, session, samples, sample_rate, pts_us))
 
     async def ping(self) -> None:
         await self._stream(Ping())

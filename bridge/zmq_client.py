@@ -22,7 +22,7 @@ import zmq.asyncio
 import zmq.auth
 from zmq.utils.monitor import recv_monitor_message
 
-from bridge.client import Client
+from bridge.client import Client, audio_message
 from bridge.handler import ClientId
 from bridge.protocol import (
     CharacterInfo,
@@ -412,11 +412,7 @@ class AsyncZmqClient:
         format: str = "f32",
     ) -> None:
         """Send the NPC's voice (mono float samples in [-1, 1]); no reply unless refused."""
-        samples = np.asarray(samples, np.float32)
-        msg = SpeakAudio(
-            session=session, samples=samples, sample_rate=sample_rate, pts_us=pts_us, format=format
-        )
-        await self._send(msg)
+        await self._send(audio_message(SpeakAudio, session, samples, sample_rate, pts_us, format))
 
     async def push_listen(
         self,
@@ -428,11 +424,7 @@ class AsyncZmqClient:
         format: str = "f32",
     ) -> None:
         """Send the player's voice as the NPC hears it."""
-        samples = np.asarray(samples, np.float32)
-        msg = ListenAudio(
-            session=session, samples=samples, sample_rate=sample_rate, pts_us=pts_us, format=format
-        )
-        await self._send(msg)
+        await self._send(audio_message(ListenAudio, session, samples, sample_rate, pts_us, format))
 
     # --- receiving ---------------------------------------------------------------------------
 

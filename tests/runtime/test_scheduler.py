@@ -23,7 +23,9 @@ class Clock:
         return self.ns
 
 
-def make_session(clock: Clock, pacing: Pacing | None = None, sid: str = "s") -> Session:
+def make_session(
+    clock: Clock, pacing: Pacing | None = None, sid: str = "s", vad: SileroVad | None = None
+) -> Session:
     return Session(
         sid,
         "client",
@@ -37,7 +39,7 @@ def make_session(clock: Clock, pacing: Pacing | None = None, sid: str = "s") -> 
         jpeg_quality=80,
         prompt=None,
         seed=0,
-        vad=None,
+        vad=vad,
         features=LogMelFrontEnd(),
         clock=clock,
     )
@@ -170,23 +172,7 @@ def test_vad_tells_speech_from_silence_and_noise() -> None:
 
     speech = EspeakEngine.shared().synthesize("Good morning, how can I help you today?")
     clock = Clock()
-    s = Session(
-        "v",
-        "c",
-        "x",
-        CharacterConditioning(),
-        ProceduralPerformer(),
-        Pacing(),
-        width=8,
-        height=8,
-        encoding="rgba8",
-        jpeg_quality=80,
-        prompt=None,
-        seed=0,
-        vad=SileroVad.shared(),
-        features=LogMelFrontEnd(),
-        clock=clock,
-    )
+    s = make_session(clock, vad=SileroVad.shared())
     rng = np.random.default_rng(0)
     noise = (0.01 * rng.standard_normal(speech.sample_rate)).astype(np.float32)  # 1 s
     audio = np.concatenate([noise, speech.samples.astype(np.float32), noise])

@@ -295,9 +295,9 @@ def test_security_on_refuses_clients_without_keys_or_token(
 
 
 def test_bench_serve_runs_end_to_end(character_dir: Path) -> None:
+    args = ["bench", "serve", "--sessions", "1", "--seconds", "4", "--size", "64"]
     res = subprocess.run(
-        [sys.executable, "-m", "runtime.cli", "bench", "serve", "--sessions", "1"]
-        + ["--seconds", "4", "--size", "64", "--character-dir", str(character_dir)],
+        [sys.executable, "-m", "runtime.cli", *args, "--character-dir", str(character_dir)],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"},
         capture_output=True,
