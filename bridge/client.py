@@ -103,7 +103,7 @@ class Client(ABC):
         self,
         character: str | None = None,
         *,
-        encoding: str = "rgba8",
+        encoding: str | None = None,
         width: int | None = None,
         height: int | None = None,
         jpeg_quality: int = 85,

@@ -171,7 +171,7 @@ class CreateSession(Message):
 
     TYPE: ClassVar[str] = "create_session"
     character: str | None = None  # character id; None = the server's default character
-    encoding: str = "rgba8"  # frame encoding: "rgba8" or "jpeg" (+ separate alpha plane)
+    encoding: str | None = None  # "rgba8" or "jpeg" (+ separate alpha); None = server's default
     width: int | None = None  # output size in pixels; None = the server's default
     height: int | None = None
     jpeg_quality: int = 85
@@ -180,8 +180,9 @@ class CreateSession(Message):
 
     @classmethod
     def _from_header(cls, header: Mapping[str, Any], payload: Payload) -> CreateSession:
-        encoding = _get(header, "encoding", str, "rgba8")
-        _require(encoding in FRAME_ENCODINGS, f"encoding must be one of {FRAME_ENCODINGS}")
+        encoding = _get(header, "encoding", str, None)
+        if encoding is not None:
+            _require(encoding in FRAME_ENCODINGS, f"encoding must be one of {FRAME_ENCODINGS}")
         width = _get(header, "width", int, None)
         height = _get(header, "height", int, None)
         for name, value in (("width", width), ("height", height)):

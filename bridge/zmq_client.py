@@ -341,7 +341,7 @@ class AsyncZmqClient:
         self,
         character: str | None = None,
         *,
-        encoding: str = "rgba8",
+        encoding: str | None = None,
         width: int | None = None,
         height: int | None = None,
         jpeg_quality: int = 85,

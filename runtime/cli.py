@@ -254,8 +254,12 @@ def bench_serve_cmd(
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Bind address of both transports.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Base port: gRPC here, ZeroMQ on port+1.")] = 7700,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address of both transports (127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Base port: gRPC here, ZeroMQ on port+1 (7700).")
+    ] = None,
     zmq_port: Annotated[int | None, typer.Option(help="ZeroMQ port (default port+1).")] = None,
     transports: Annotated[
         str | None, typer.Option(help="Planes to serve: grpc,zmq (default both).")
@@ -334,7 +338,7 @@ def client(
     host: Annotated[str, typer.Option(help="Server address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Server base port.")] = 7700,
     transport: Annotated[str, typer.Option(help="zmq or grpc.")] = "zmq",
-    encoding: Annotated[str, typer.Option(help="rgba8 or jpeg.")] = "rgba8",
+    encoding: Annotated[str | None, typer.Option(help="rgba8 or jpeg (server's default).")] = None,
     size: Annotated[int | None, typer.Option(help="Frame size (default: the server's).")] = None,
     token: Annotated[str | None, typer.Option(help="gRPC bearer token.")] = None,
     root_cert: Annotated[Path | None, typer.Option(help="gRPC TLS root certificate.")] = None,

@@ -496,7 +496,7 @@ class Engine:
             self.pacing,
             width=req.width or self.config.width,
             height=req.height or self.config.height,
-            encoding=req.encoding,
+            encoding=req.encoding or self.config.encoding,
             jpeg_quality=req.jpeg_quality,
             prompt=req.prompt,
             seed=req.seed,

@@ -90,7 +90,7 @@ def record_take(
     *,
     character: str | None = None,
     prompt: str | None = None,
-    encoding: str = "rgba8",
+    encoding: str | None = None,
     size: int | None = None,
     tail_s: float = 0.5,
     progress: Callable[[float, float], None] | None = None,

@@ -235,3 +235,13 @@ def test_generators_get_log_mel_pitch_and_energy_of_both_streams(character_dir: 
     assert np.median(f0[f0 > 0]) == pytest.approx(150, abs=5)
     assert np.sum(f0 > 0) >= 20  # the second of voice
     assert max(e for _, e in performer.seen) <= -99  # nobody spoke to the NPC
+
+
+def test_the_server_default_encoding_applies_when_a_session_names_none(
+    character_dir: Path,
+) -> None:
+    cfg = ServerConfig(character_dir=character_dir, width=64, height=64, encoding="jpeg")
+    eng = Engine(cfg)
+    client = InprocClient(eng)
+    assert client.create_session().encoding == "jpeg"
+    assert client.create_session(encoding="rgba8").encoding == "rgba8"
