@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
@@ -45,6 +46,9 @@ from bridge.protocol import Error, ErrorCode, Event, Message, ProtocolError
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # an uploaded portrait or a 2048² RGBA frame fits
+# A client without a stream keeps its outbox this long, s: longer than any session's resume
+# timeout, so a reconnecting client finds the outbox its sessions still write to.
+OUTBOX_LINGER_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,7 @@ class GrpcServer:
         self.max_frames = max_frames_per_session
         self._outboxes: dict[ClientId, Outbox] = {}
         self._streams: dict[ClientId, int] = {}
+        self._idle_since: dict[ClientId, float] = {}  # clients without a stream, since when (s)
         self._lock = threading.Lock()
         self._anon = itertools.count(1)
         self._stopping = threading.Event()
@@ -194,14 +199,15 @@ class GrpcServer:
 
     def stop(self, grace_s: float = 1.0, reason: str = "shutdown") -> None:
         """Tell every open stream, let them flush for ``grace_s``, then stop."""
-        if self._stopping.is_set():
-            return
-        self._stopping.set()
-        self._health.enter_graceful_shutdown()
         with self._lock:
-            boxes = list(self._outboxes.values())
-        for box in boxes:
-            box.put(Event(event="shutdown", reason=reason))
+            if self._stopping.is_set():
+                return
+            # Queue the event before raising the flag: a stream that sees the flag and an empty
+            # outbox ends, so it must never see the flag first.
+            for box in self._outboxes.values():
+                box.put(Event(event="shutdown", reason=reason))
+            self._stopping.set()
+        self._health.enter_graceful_shutdown()
         self._server.stop(grace_s).wait(grace_s + 1)
         log.info("gRPC control plane stopped")
 
@@ -220,11 +226,24 @@ class GrpcServer:
         return f"grpc:{context.peer()}#{next(self._anon)}"
 
     def outbox(self, client: ClientId) -> Outbox:
+        """The client's one outbox; it outlives a dropped stream by ``OUTBOX_LINGER_S``.
+
+        Sessions hold on to the outbox they were created or resumed with, so a client that
+        reconnects must get the same one back, whatever the order in which its new stream and
+        its next unary call arrive relative to the server noticing the old stream's end.
+        """
+        now = time.monotonic()
         with self._lock:
+            for other, since in list(self._idle_since.items()):
+                if now - since > OUTBOX_LINGER_S:  # gone for good: free its frames
+                    del self._idle_since[other]
+                    self._outboxes.pop(other).close()
             box = self._outboxes.get(client)
             if box is None or box.closed:
                 box = Outbox(max_frames=self.max_frames)
                 self._outboxes[client] = box
+                if not self._streams.get(client):
+                    self._idle_since[client] = now
             return box
 
     def handle(self, client: ClientId, message: Message) -> Message | None:
@@ -239,24 +258,26 @@ class GrpcServer:
         box = self.outbox(client)
         with self._lock:
             self._streams[client] = self._streams.get(client, 0) + 1
-        done = threading.Event()
+            self._idle_since.pop(client, None)
+        # A half-close (the client has nothing more to send) does not end the stream: frames
+        # already caused, and those of subscribed sessions, keep coming until the client cancels.
+        failed = threading.Event()
 
         def read_upstream() -> None:
             try:
                 for request in requests:
                     self._stream_request(client, box, request)
             except grpc.RpcError:
-                pass  # the client went away; the response loop notices
+                failed.set()  # the client went away
             except Exception:  # a bug: log it, end the stream, keep the server
                 log.exception("Perform stream of %s failed", client)
-            finally:
-                done.set()
+                failed.set()
 
         reader = threading.Thread(target=read_upstream, name="lpm-grpc-up", daemon=True)
         reader.start()
         log.info("client %s opened its Perform stream", client)
         try:
-            while context.is_active() and not done.is_set():
+            while context.is_active() and not failed.is_set():
                 for message in box.wait_take(0.1):
                     yield stream_response(message)
                     if isinstance(message, Event) and message.event == "shutdown":
@@ -297,10 +318,6 @@ class GrpcServer:
                 self._streams[client] = left
                 return
             self._streams.pop(client, None)
-            # Forget the outbox: a returning client gets a fresh one, which the runtime attaches
-            # to its sessions on its next request; a client that never returns costs nothing.
-            if self._outboxes.get(client) is box:
-                del self._outboxes[client]
-        box.close()
+            self._idle_since[client] = time.monotonic()
         log.info("client %s closed its Perform stream", client)
         self.handler.client_gone(client)
