@@ -33,6 +33,7 @@ from bridge.lpm.v1 import lpm_pb2 as pb
 from bridge.lpm.v1 import lpm_pb2_grpc
 from bridge.protocol import (
     Audio,
+    CharacterInfo,
     CharacterPrepared,
     Characters,
     Error,
@@ -264,6 +265,7 @@ class AsyncGrpcClient:
         self._up: asyncio.Queue[Any] = asyncio.Queue(maxsize=1024)
         self._frames: dict[str, asyncio.Queue[Frame]] = {}
         self._events: list[Event] = []
+        self._errors: list[ProtocolError] = []
         self._max_frames = max_frames
         self._call: Any = None
         self._reader: asyncio.Task[None] | None = None
@@ -311,6 +313,7 @@ class AsyncGrpcClient:
                     self._events.append(message)
                 elif isinstance(message, Error):
                     log.warning("server error: %s", message.to_exception())
+                    self._errors.append(message.to_exception())
         except (grpc.aio.AioRpcError, asyncio.CancelledError):
             pass
 
@@ -359,6 +362,47 @@ class AsyncGrpcClient:
         from bridge.protocol import ListenAudio
 
         await self._stream(audio_message(ListenAudio, session, samples, sample_rate, pts_us))
+
+    async def resume_session(self, session: str) -> SessionInfo:
+        from bridge.protocol import ResumeSession
+
+        reply = await self._unary("ResumeSession", ResumeSession(session=session))
+        await self._ensure_stream()
+        assert isinstance(reply, SessionInfo)
+        return reply
+
+    async def trigger_emote(
+        self, session: str, emote: str, *, intensity: float = 0.8, duration_s: float = 2.0
+    ) -> None:
+        from bridge.protocol import TriggerEmote
+
+        msg = TriggerEmote(session=session, emote=emote, intensity=intensity, duration_s=duration_s)
+        await self._unary("TriggerEmote", msg)
+
+    async def interrupt(self, session: str) -> None:
+        from bridge.protocol import Interrupt
+
+        await self._unary("Interrupt", Interrupt(session=session))
+
+    async def end_of_speech(self, session: str) -> None:
+        from bridge.protocol import EndOfSpeech
+
+        await self._stream(EndOfSpeech(session=session))
+
+    async def prepare_character(
+        self, name: str, image: bytes, *, face_index: int | None = None
+    ) -> CharacterInfo:
+        from bridge.protocol import PrepareCharacter
+
+        msg = PrepareCharacter(name=name, image=image, face_index=face_index)
+        reply = await self._unary("PrepareCharacter", msg)
+        assert isinstance(reply, CharacterPrepared) and reply.character is not None
+        return reply.character
+
+    def errors(self) -> list[ProtocolError]:
+        """Refusals of streamed messages since the last call."""
+        out, self._errors = self._errors, []
+        return out
 
     async def ping(self) -> None:
         await self._stream(Ping())

@@ -13,6 +13,7 @@ TLS only.
 
 from __future__ import annotations
 
+import hmac
 import itertools
 import logging
 import threading
@@ -46,6 +47,7 @@ from bridge.protocol import Error, ErrorCode, Event, Message, ProtocolError
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # an uploaded portrait or a 2048² RGBA frame fits
+PREPARE_TIMEOUT_S = 300.0  # the longest a slow request (a character upload) may take
 # A client without a stream keeps its outbox this long, s: longer than any session's resume
 # timeout, so a reconnecting client finds the outbox its sessions still write to.
 OUTBOX_LINGER_S = 300.0
@@ -72,8 +74,8 @@ class _TokenCheck(grpc.ServerInterceptor):
         method = getattr(details, "method", "")
         if handler is None or method.startswith("/grpc.health.v1."):
             return handler
-        got = metadata_map(getattr(details, "invocation_metadata", ())).get("authorization")
-        if got == self._expected:
+        got = metadata_map(getattr(details, "invocation_metadata", ())).get("authorization", "")
+        if hmac.compare_digest(got.encode(), self._expected.encode()):  # constant time
             return handler
 
         def refuse(request: Any, context: grpc.ServicerContext) -> Any:
@@ -250,7 +252,7 @@ class GrpcServer:
         """The handler's reply, waiting for slow ones (this runs on a worker thread)."""
         reply = self.handler.handle(client, message, self.outbox(client))
         if isinstance(reply, futures.Future):
-            return reply.result()
+            return reply.result(timeout=PREPARE_TIMEOUT_S)
         return reply
 
     def perform(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:

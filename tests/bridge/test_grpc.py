@@ -171,6 +171,20 @@ def test_async_client_streams_frames(served: tuple[GrpcServer, FakeRuntime]) -> 
             await client.push_speak(info.session, np.ones(3200, np.float32) * 0.1, 16_000)
             frames = [await client.next_frame(info.session, timeout_s=3.0) for _ in range(5)]
             assert (await client.list_characters()).default == "fake"
+            await client.trigger_emote(info.session, "nods")
+            await client.interrupt(info.session)
+            await client.push_speak(info.session, np.full(640, np.nan, np.float32), 16_000)
+            await client.end_of_speech(info.session)
+            for _ in range(50):
+                errors = client.errors()
+                if errors:
+                    assert errors[0].code == ErrorCode.NON_FINITE_AUDIO
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise AssertionError("the refusal of NaN audio never arrived")
+            with pytest.raises(ProtocolError):
+                await client.prepare_character("x", b"not a png")
             return [f.index for f in frames if f is not None]
 
     assert asyncio.run(run()) == [0, 1, 2, 3, 4]
