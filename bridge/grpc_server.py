@@ -159,6 +159,8 @@ class GrpcServer:
         self.max_frames = max_frames_per_session
         self._outboxes: dict[ClientId, Outbox] = {}
         self._streams: dict[ClientId, int] = {}
+        self._newest: dict[ClientId, int] = {}  # the stream that receives a client's messages
+        self._stream_ids = itertools.count(1)
         self._idle_since: dict[ClientId, float] = {}  # clients without a stream, since when (s)
         self._lock = threading.Lock()
         self._anon = itertools.count(1)
@@ -261,6 +263,9 @@ class GrpcServer:
         with self._lock:
             self._streams[client] = self._streams.get(client, 0) + 1
             self._idle_since.pop(client, None)
+            # One receiving stream per client: a newer one (a reconnect whose old stream the
+            # server has not seen end yet) takes over, so messages never split between them.
+            me = self._newest[client] = next(self._stream_ids)
         # A half-close (the client has nothing more to send) does not end the stream: frames
         # already caused, and those of subscribed sessions, keep coming until the client cancels.
         failed = threading.Event()
@@ -280,7 +285,11 @@ class GrpcServer:
         log.info("client %s opened its Perform stream", client)
         try:
             while context.is_active() and not failed.is_set():
-                for message in box.wait_take(0.1):
+                box.wait(0.1)
+                if self._newest.get(client) != me:  # checked between waking and taking
+                    log.info("client %s: a newer Perform stream took over", client)
+                    return
+                for message in box.take():
                     yield stream_response(message)
                     if isinstance(message, Event) and message.event == "shutdown":
                         return
@@ -320,6 +329,7 @@ class GrpcServer:
                 self._streams[client] = left
                 return
             self._streams.pop(client, None)
+            self._newest.pop(client, None)
             self._idle_since[client] = time.monotonic()
         log.info("client %s closed its Perform stream", client)
         self.handler.client_gone(client)

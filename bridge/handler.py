@@ -90,6 +90,13 @@ class Outbox:
                 self._ready.wait(timeout)
             return self._take_locked(limit)
 
+    def wait(self, timeout: float | None) -> bool:
+        """Wait up to ``timeout`` seconds for something to take; True if there is."""
+        with self._lock:
+            if not self._pending_locked() and not self.closed:
+                self._ready.wait(timeout)
+            return self._pending_locked() > 0
+
     def pending(self) -> int:
         with self._lock:
             return self._pending_locked()

@@ -207,3 +207,31 @@ def test_committed_stubs_match_a_fresh_generation(tmp_path: Path) -> None:
     for name in ("lpm_pb2.py", "lpm_pb2.pyi", "lpm_pb2_grpc.py"):
         fresh, committed = tmp_path / proto.parent / name, REPO / proto.parent / name
         assert filecmp.cmp(fresh, committed, shallow=False), f"{name}: run `make proto`"
+
+
+def test_a_second_stream_of_the_same_client_takes_over(
+    served: tuple[GrpcServer, FakeRuntime],
+) -> None:
+    server, _ = served
+    meta = ((CLIENT_ID_KEY, "editor-7"),)
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = lpm_pb2_grpc.LpmStub(channel)
+        info = stub.CreateSession(pb.CreateSessionRequest(width=16, height=16), metadata=meta)
+        ping = pb.PerformRequest(id=1, ping=pb.Ping())
+        first = stub.Perform(iter([ping]), metadata=meta, timeout=5)
+        assert next(first).WhichOneof("kind") == "pong"
+        audio = pb.Audio(
+            session=info.session, sample_rate=16_000, channels=1, format="f32",
+            pcm=np.full(3 * 640, 0.1, "<f4").tobytes(),
+        )  # fmt: skip
+        request = pb.PerformRequest(id=2, speak_audio=audio)
+        second = stub.Perform(iter([request]), metadata=meta, timeout=5)
+        indices = []
+        for response in second:
+            if response.WhichOneof("kind") == "frame":
+                indices.append(response.frame.index)
+            if len(indices) == 3:
+                second.cancel()
+                break
+        assert indices == [0, 1, 2]  # every frame on the newer stream, none lost to the old
+        assert list(first) == []  # the old stream ended without taking anything
