@@ -310,3 +310,37 @@ def test_bench_serve_runs_end_to_end(character_dir: Path) -> None:
     assert cells[0] == "1"  # sessions
     assert float(cells[2]) > 0  # frames came back
     assert "errors" not in res.stderr
+
+
+def test_lpm_client_records_a_take_with_the_voice_muxed(
+    server: int, line: tuple[np.ndarray, int], tmp_path: Path
+) -> None:
+    from models.audio_io import save_wav
+    from runtime.media import probe
+
+    samples, rate = line
+    wav, out = tmp_path / "npc.wav", tmp_path / "take.mp4"
+    save_wav(wav, samples, rate)
+    args = ["client", "--speak", str(wav), "--port", str(server), "-o", str(out)]
+    res = subprocess.run(
+        [sys.executable, "-m", "runtime.cli", *args, "--transport", "grpc", "--prompt", "smiles"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    info = probe(out)
+    assert info["video_fps"] == 25 and info["width"] == TEST_SIZE
+    assert info["video_duration"] >= samples.size / rate  # the whole line, and the tail
+    assert abs(info["audio_duration"] - info["video_duration"]) < 0.05
+    bad = subprocess.run(
+        [sys.executable, "-m", "runtime.cli", "client", "--speak", str(wav), "--port", "1"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "lpm serve" in bad.stderr and "Traceback" not in bad.stderr
