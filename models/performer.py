@@ -44,13 +44,11 @@ fixed order, so any chunking gives the same curves as one pass.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -64,6 +62,16 @@ from models.audio_features import (
     VadState,
     VoiceActivityDetector,
 )
+from models.emotes import (
+    DEG,
+    Emote,
+    clip01,
+    curve_vector,
+    emote_offsets,
+    pair,
+    parse_prompt,
+    smoothstep,
+)
 from models.generator import (
     DEFAULT_FPS,
     SAMPLE_RATE,
@@ -75,8 +83,6 @@ from models.generator import (
 from models.motion import CURVE_INDEX, CURVE_MAX, CURVE_MIN, NUM_CURVES
 
 logger = logging.getLogger(__name__)
-
-_DEG = math.pi / 180.0
 
 
 def _positive(name: str, value: float) -> None:
@@ -253,20 +259,6 @@ _SIGNED_FIELDS = frozenset({"rounded_f2_db", "spread_min_f2_db"})  # dB shares, 
 # --- curve tables -----------------------------------------------------------------------------
 
 
-def _curve_vector(weights: dict[str, float]) -> np.ndarray:
-    """``[61]`` float64 offsets from ``{curve name: value}`` (angles already in radians)."""
-    vec = np.zeros(NUM_CURVES, np.float64)
-    for name, value in weights.items():
-        vec[CURVE_INDEX[name]] = value
-    vec.flags.writeable = False
-    return vec
-
-
-def _pair(stem: str, value: float) -> dict[str, float]:
-    """Both sides of a symmetric blendshape (``mouthSmile`` → Left and Right)."""
-    return {f"{stem}Left": value, f"{stem}Right": value}
-
-
 _I = CURVE_INDEX
 _JAW = _I["jawOpen"]
 
@@ -292,198 +284,20 @@ _LOOK_UP = _columns("eyeLookUpLeft", "eyeLookUpRight")
 _HEAD = _columns("headYaw", "headPitch", "headRoll")
 
 # Viseme offsets per unit of each speech control (jawOpen itself is handled apart).
-_V_JAW_LIPS = _curve_vector(_pair("mouthLowerDown", 0.25))  # lower lip follows the jaw
-_V_CLOSE = _curve_vector(
-    {"mouthClose": 0.2, "mouthRollLower": 0.1, **_pair("mouthPress", 0.35)}
+_V_JAW_LIPS = curve_vector(pair("mouthLowerDown", 0.25))  # lower lip follows the jaw
+_V_CLOSE = curve_vector(
+    {"mouthClose": 0.2, "mouthRollLower": 0.1, **pair("mouthPress", 0.35)}
 )  # lips meet and press: /p b m/
-_V_ROUND = _curve_vector({"mouthFunnel": 0.45, "mouthPucker": 0.5})  # /u o w/
-_V_SPREAD = _curve_vector({**_pair("mouthStretch", 0.3), **_pair("mouthSmile", 0.1)})  # /i e/
-_V_FRICATIVE = _curve_vector(
-    {**_pair("mouthUpperUp", 0.25), **_pair("mouthLowerDown", 0.1)}
+_V_ROUND = curve_vector({"mouthFunnel": 0.45, "mouthPucker": 0.5})  # /u o w/
+_V_SPREAD = curve_vector({**pair("mouthStretch", 0.3), **pair("mouthSmile", 0.1)})  # /i e/
+_V_FRICATIVE = curve_vector(
+    {**pair("mouthUpperUp", 0.25), **pair("mouthLowerDown", 0.1)}
 )  # /s f/: teeth shown
 _V_VISEMES = np.stack([_V_JAW_LIPS, _V_CLOSE, _V_ROUND, _V_SPREAD, _V_FRICATIVE])
 
 # Pulse shapes triggered by accents and backchannels.
-_P_BROW = _curve_vector({"browInnerUp": 1.0, **_pair("browOuterUp", 0.6)})
-_P_SMILE = _curve_vector({**_pair("mouthSmile", 1.0), **_pair("cheekSquint", 0.4)})
-
-# Expression emotes at intensity 1.
-_SMILE = {
-    **_pair("mouthSmile", 0.7),
-    **_pair("cheekSquint", 0.35),
-    **_pair("eyeSquint", 0.2),
-    **_pair("mouthDimple", 0.1),
-}
-_EMOTE_SHAPES: dict[str, np.ndarray] = {
-    "smile": _curve_vector(_SMILE),
-    "frown": _curve_vector(
-        {
-            **_pair("mouthFrown", 0.55),
-            **_pair("browDown", 0.6),
-            **_pair("mouthPress", 0.3),
-            "mouthShrugLower": 0.2,
-        }
-    ),
-    "surprised": _curve_vector(
-        {"browInnerUp": 0.7, **_pair("browOuterUp", 0.7), **_pair("eyeWide", 0.6), "jawOpen": 0.25}
-    ),
-    # Eyes up and to the viewer's right, head tilted and slightly raised, lips pressed.
-    "think": _curve_vector(
-        {
-            "browInnerUp": 0.25,
-            **_pair("mouthPress", 0.25),
-            "mouthLeft": 0.1,
-            "leftEyePitch": -12.0 * _DEG,
-            "rightEyePitch": -12.0 * _DEG,
-            "leftEyeYaw": 5.0 * _DEG,
-            "rightEyeYaw": 5.0 * _DEG,
-            "headRoll": 4.0 * _DEG,
-            "headPitch": -2.0 * _DEG,
-        }
-    ),
-    "laugh": _curve_vector(
-        {**_SMILE, **_pair("eyeSquint", 0.45), **_pair("mouthSmile", 0.85), "headPitch": -3 * _DEG}
-    ),
-}
-EXPRESSIONS = frozenset({"smile", "frown", "surprised", "think"})
-GESTURES = frozenset({"nod", "shake", "laugh"})
-
-# Gesture timing (s) and sizes at intensity 1.
-_NOD_S = 1.0  # two nods ...
-_NOD_BEAT_S = 0.5  # ... of 0.5 s each (down and up) ...
-_NOD_SECOND = 0.6  # ... the second this much of the first ...
-_NOD_DEG = 8.0  # ... which is 8° (6.4° at the default intensity 0.8)
-_SHAKE_S = 1.2  # three cycles at 2.5 Hz
-_SHAKE_HZ = 2.5
-_SHAKE_DEG = 10.0
-_LAUGH_S = 1.8
-_LAUGH_ATTACK_S = 0.15  # laughs burst in ...
-_LAUGH_RELEASE_S = 0.5  # ... and trail off
-_LAUGH_HZ = 5.0  # "ha-ha-ha" syllable rate
-_LAUGH_JAW = 0.3
-_LAUGH_BOB_DEG = 1.5
-_GESTURE_S = {"nod": _NOD_S, "shake": _SHAKE_S, "laugh": _LAUGH_S}
-
-
-# --- prompt parsing ---------------------------------------------------------------------------
-
-
-class Emote(NamedTuple):
-    """One step of a prompt: an emote kind (see :data:`EXPRESSIONS`, :data:`GESTURES`) at an
-    intensity in [0, 1]."""
-
-    kind: str
-    intensity: float
-
-
-_KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (kind, re.compile(pattern))
-    for kind, pattern in (
-        (
-            "shake",
-            r"\bshak(?:e|es|ing|en)\s+(?:(?:his|her|their|its|the|one's)\s+)?head\b"
-            r"|\bhead\s*shak\w*|\bdisagree\w*|\bno\b",
-        ),
-        ("nod", r"\bnod(?:s|ded|ding)?\b|\bagree(?:s|d|ing)?\b|\byes\b"),
-        ("laugh", r"\blaugh\w*|\bchuckl\w*|\bgiggl\w*"),
-        ("smile", r"\bsmil(?:e|es|ed|ing)\b|\bhapp(?:y|ily)\b|\bgrin\w*"),
-        ("frown", r"\bfrown\w*|\bannoyed\b|\bangr(?:y|ily)\b|\bsad(?:ly)?\b"),
-        ("surprised", r"\bsurpris\w*|\bshock\w*|\bwow\b|\bastonish\w*"),
-        ("think", r"\bthink\w*|\bthought\w*|\blook(?:s|ing)?\s+up\b|\bponder\w*"),
-    )
-)
-_CLAUSE_SPLIT = re.compile(r"[,;.!?]|\bthen\b|\band\b|\bafter that\b")
-_SOFT = re.compile(r"\b(?:slightly|slight|a little|a bit|subtly|faintly|small)\b")
-_STRONG = re.compile(r"\b(?:very|big|broadly|broad|widely|hugely|huge|really|strongly)\b")
-SOFT_INTENSITY = 0.5  # "slightly", "a little"
-STRONG_INTENSITY = 1.0  # "very", "big", "broadly"
-
-
-@functools.lru_cache(maxsize=512)
-def parse_prompt(text: str, default_intensity: float = 0.8) -> tuple[Emote, ...]:
-    """Emotes named in a prompt, in the order they should play.
-
-    Case-insensitive keywords with synonyms; clauses split at punctuation, "then" and "and" run
-    in sequence ("nods, then smiles"). Each clause's intensity: "slightly"/"a little" → 0.5,
-    "very"/"big"/"broadly" → 1.0, otherwise ``default_intensity``. Unknown text yields ``()``.
-    """
-    steps: list[Emote] = []
-    for clause in _CLAUSE_SPLIT.split(text.lower()):
-        found = sorted(
-            (m.start(), kind) for kind, pattern in _KEYWORDS if (m := pattern.search(clause))
-        )
-        if not found:
-            continue
-        if _STRONG.search(clause):
-            intensity = STRONG_INTENSITY
-        elif _SOFT.search(clause):
-            intensity = SOFT_INTENSITY
-        else:
-            intensity = default_intensity
-        steps.extend(Emote(kind, intensity) for _, kind in found)
-    return tuple(steps)
-
-
-def _clip01(x: np.ndarray) -> np.ndarray:
-    """``np.clip(x, 0, 1)`` without its Python-level overhead (matters for 1-frame chunks)."""
-    return np.minimum(np.maximum(x, 0.0), 1.0)
-
-
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    x = _clip01(x)
-    return x * x * (3.0 - 2.0 * x)
-
-
-def emote_offsets(emotes: Sequence[Emote], t: np.ndarray, cfg: PerformerConfig) -> np.ndarray:
-    """Curve offsets ``[n, 61]`` of a prompt's emotes at ``t`` ``[n]`` seconds since it began.
-
-    Steps play one after another: an expression's turn lasts attack + hold, a gesture's its
-    length. An expression then decays to ``emote_sustain`` and stays there until a later
-    expression starts (then it fades out over ``emote_fade_s``); gestures play once.
-    """
-    out = np.zeros((t.shape[0], NUM_CURVES), np.float64)
-    main_s = cfg.emote_attack_s + cfg.emote_hold_s
-    starts: list[float] = []
-    clock = 0.0
-    for emote in emotes:
-        starts.append(clock)
-        clock += main_s if emote.kind in EXPRESSIONS else _GESTURE_S[emote.kind]
-    for k, (emote, start) in enumerate(zip(emotes, starts, strict=True)):
-        u = t - start
-        amp = emote.intensity
-        if emote.kind in EXPRESSIONS:
-            env = _smoothstep(u / cfg.emote_attack_s) * (u >= 0)
-            after = u - main_s
-            env = env - (1.0 - cfg.emote_sustain) * _smoothstep(after / cfg.emote_decay_s)
-            later = [
-                s
-                for e, s in zip(emotes[k + 1 :], starts[k + 1 :], strict=True)
-                if e.kind in EXPRESSIONS
-            ]
-            if later:
-                env = env * (1.0 - _smoothstep((t - later[0]) / cfg.emote_fade_s))
-            out += np.outer(amp * env, _EMOTE_SHAPES[emote.kind])
-            continue
-        inside = (u >= 0) & (u <= _GESTURE_S[emote.kind])
-        if emote.kind == "nod":
-            # Down-and-up twice, the second nod smaller (headPitch > 0 = down).
-            first = np.sin(np.pi * _clip01(u / _NOD_BEAT_S))
-            second = _NOD_SECOND * np.sin(np.pi * _clip01((u - _NOD_BEAT_S) / _NOD_BEAT_S))
-            out[:, _I["headPitch"]] += amp * _NOD_DEG * _DEG * (first + second) * inside
-        elif emote.kind == "shake":
-            taper = np.sin(np.pi * _clip01(u / _SHAKE_S))
-            wave = np.sin(2.0 * np.pi * _SHAKE_HZ * u) * taper * inside
-            out[:, _I["headYaw"]] += amp * _SHAKE_DEG * _DEG * wave
-        else:  # laugh: smile + rhythmic jaw + head bobs, faded in and out
-            fade_in = _smoothstep(u / _LAUGH_ATTACK_S)
-            fade_out = 1.0 - _smoothstep((u - _LAUGH_S + _LAUGH_RELEASE_S) / _LAUGH_RELEASE_S)
-            env = fade_in * fade_out * inside
-            ha = 0.5 - 0.5 * np.cos(2.0 * np.pi * _LAUGH_HZ * u)
-            out += np.outer(amp * env, _EMOTE_SHAPES["laugh"])
-            out[:, _JAW] += amp * _LAUGH_JAW * env * ha
-            out[:, _I["headPitch"]] += amp * _LAUGH_BOB_DEG * _DEG * env * ha
-    return out
-
+_P_BROW = curve_vector({"browInnerUp": 1.0, **pair("browOuterUp", 0.6)})
+_P_SMILE = curve_vector({**pair("mouthSmile", 1.0), **pair("cheekSquint", 0.4)})
 
 # --- state ------------------------------------------------------------------------------------
 
@@ -615,7 +429,7 @@ class ProceduralPerformer(PerformanceGenerator[PerformerState]):
         sway_hz = np.exp(rng.uniform(math.log(lo), math.log(hi), (3, k)))
         sway_phase = rng.uniform(0.0, 2.0 * np.pi, (3, k))
         weights = rng.uniform(0.3, 1.0, (3, k))  # no component negligible, none dominant
-        weights *= (np.asarray(cfg.sway_deg) * _DEG / weights.sum(axis=1))[:, None]
+        weights *= (np.asarray(cfg.sway_deg) * DEG / weights.sum(axis=1))[:, None]
         motion = MotionState(  # first blink and saccade soon, at a random moment
             blink_wait_s=float(rng.uniform(0.5, 3.0)),
             saccade_wait_s=float(rng.uniform(0.3, 1.5)),
@@ -670,7 +484,7 @@ class ProceduralPerformer(PerformanceGenerator[PerformerState]):
         t_prompt = (prompt_frame0 + frames) / self.fps
         emote = emote_offsets(self._emotes(chunk.prompt), t_prompt, cfg)
         if t_prompt[0] < cfg.emote_fade_s:  # later the release factor is exactly 0
-            emote += np.outer(1.0 - _smoothstep(t_prompt / cfg.emote_fade_s), release_from)
+            emote += np.outer(1.0 - smoothstep(t_prompt / cfg.emote_fade_s), release_from)
 
         curves = self._compose(state, ctrl, emote, (state.frame + frames) / self.fps)
         new_state = PerformerState(
@@ -709,16 +523,16 @@ class ProceduralPerformer(PerformanceGenerator[PerformerState]):
         # level, whichever is higher) and just above the speaker's level → 0..1.
         floor = np.maximum(vad.gate_db, vad.speech_db - cfg.loudness_range_db)
         top = vad.speech_db + cfg.loudness_headroom_db
-        openness = _clip01((f.level_db - floor) / np.maximum(top - floor, 1.0)) * speech
+        openness = clip01((f.level_db - floor) / np.maximum(top - floor, 1.0)) * speech
         lo, hi = cfg.f1_ratio_span
-        openish = _clip01((f.f1_ratio - lo) / (hi - lo))
+        openish = clip01((f.f1_ratio - lo) / (hi - lo))
         jaw_scale = cfg.close_vowel_jaw + (1.0 - cfg.close_vowel_jaw) * openish
         lo, hi = cfg.fricative_hf_span
-        fricative = _clip01((f.hf_ratio - lo) / (hi - lo)) * (1.0 - f.voicing) * speech
+        fricative = clip01((f.hf_ratio - lo) / (hi - lo)) * (1.0 - f.voicing) * speech
         f2_db = 10.0 * np.log10(f.f2_ratio + 1e-12)
-        rounded = _clip01((cfg.rounded_f2_db - f2_db) / cfg.rounded_span_db)
-        spread = _clip01((f.f2_hz - cfg.spread_f2_hz) / cfg.spread_span_hz)
-        spread = spread * _clip01((f2_db - cfg.spread_min_f2_db) / cfg.spread_ramp_db)
+        rounded = clip01((cfg.rounded_f2_db - f2_db) / cfg.rounded_span_db)
+        spread = clip01((f.f2_hz - cfg.spread_f2_hz) / cfg.spread_span_hz)
+        spread = spread * clip01((f2_db - cfg.spread_min_f2_db) / cfg.spread_ramp_db)
         # Lip shapes only mean something on voiced speech: full from half openness down to 0
         # at closure, none on frication (whose spectrum says nothing about the lips).
         voiced = np.minimum(1.0, 2.0 * openness) * (1.0 - fricative)
@@ -808,7 +622,7 @@ class ProceduralPerformer(PerformanceGenerator[PerformerState]):
                 u_nod, u_brow, a_nod, a_brow = rng.get().random(4).tolist()
                 if u_nod < cfg.accent_nod_prob:
                     lo, hi = cfg.accent_nod_deg
-                    pt[_ACCENT_NOD], pa[_ACCENT_NOD] = 0.0, (lo + (hi - lo) * a_nod) * _DEG
+                    pt[_ACCENT_NOD], pa[_ACCENT_NOD] = 0.0, (lo + (hi - lo) * a_nod) * DEG
                 if u_brow < cfg.accent_brow_prob:
                     lo, hi = cfg.accent_brow
                     pt[_ACCENT_BROW], pa[_ACCENT_BROW] = 0.0, lo + (hi - lo) * a_brow
@@ -823,7 +637,7 @@ class ProceduralPerformer(PerformanceGenerator[PerformerState]):
                 nods = u[1] < cfg.backchannel_nod_prob
                 if nods:
                     lo, hi = cfg.backchannel_nod_deg
-                    pt[_BC_NOD], pa[_BC_NOD] = -delay, (lo + (hi - lo) * u[2]) * _DEG
+                    pt[_BC_NOD], pa[_BC_NOD] = -delay, (lo + (hi - lo) * u[2]) * DEG
                 if u[3] < cfg.backchannel_brow_prob or not nods:  # always some acknowledgement
                     lo, hi = cfg.backchannel_brow
                     pt[_BC_BROW], pa[_BC_BROW] = -delay, lo + (hi - lo) * u[4]
@@ -874,10 +688,10 @@ class ProceduralPerformer(PerformanceGenerator[PerformerState]):
                 else:
                     p_camera = cfg.camera_prob_idle
                 if u[0] < p_camera:
-                    ty = cfg.camera_jitter_deg * _DEG * z[1]
-                    tp = cfg.camera_jitter_deg * _DEG * z[2]
+                    ty = cfg.camera_jitter_deg * DEG * z[1]
+                    tp = cfg.camera_jitter_deg * DEG * z[2]
                 else:
-                    radius = _lerp(cfg.gaze_radius_deg, u[1]) * _DEG
+                    radius = _lerp(cfg.gaze_radius_deg, u[1]) * DEG
                     angle = 2.0 * math.pi * u[2]
                     ty = radius * math.cos(angle)
                     tp = radius * cfg.gaze_vertical_ratio * math.sin(angle)
@@ -935,17 +749,17 @@ class ProceduralPerformer(PerformanceGenerator[PerformerState]):
         sway = (np.sin(phase) * state.sway_weight).sum(axis=2)  # [n, 3]
         out[:, _HEAD] += sway * (1.0 + cfg.speaking_sway_gain * speaking)[:, None]
         breath = np.sin(2.0 * np.pi * state.breath_hz * t + state.breath_phase)
-        out[:, _I["headPitch"]] += cfg.breath_pitch_deg * _DEG * breath
-        out[:, _I["headRoll"]] += cfg.listen_roll_deg * _DEG * listening
+        out[:, _I["headPitch"]] += cfg.breath_pitch_deg * DEG * breath
+        out[:, _I["headRoll"]] += cfg.listen_roll_deg * DEG * listening
         out[:, _I["browInnerUp"]] += cfg.listen_brow * listening
 
         if np.isfinite(pulse_t).any():  # otherwise nothing plays and the shapes are all 0
             x = pulse_t / self._pulse_s
             inside = (x >= 0) & (x <= 1)
             after = (x > 1) & (x <= 1 + _NOD_REBOUND_LEN)
-            rebound = -_NOD_REBOUND * np.sin(np.pi * _clip01((x - 1) / _NOD_REBOUND_LEN))
-            nod = np.where(inside, np.sin(np.pi * _clip01(x)), np.where(after, rebound, 0.0))
-            bell = np.where(inside, np.sin(np.pi * _clip01(x)) ** 2, 0.0)
+            rebound = -_NOD_REBOUND * np.sin(np.pi * clip01((x - 1) / _NOD_REBOUND_LEN))
+            nod = np.where(inside, np.sin(np.pi * clip01(x)), np.where(after, rebound, 0.0))
+            bell = np.where(inside, np.sin(np.pi * clip01(x)) ** 2, 0.0)
             shaped = pulse_amp * np.where(_PULSE_IS_NOD, nod, bell)
             out[:, _I["headPitch"]] += shaped[:, _ACCENT_NOD] + shaped[:, _BC_NOD]
             out += np.outer(shaped[:, _ACCENT_BROW] + shaped[:, _BC_BROW], _P_BROW)
@@ -954,14 +768,14 @@ class ProceduralPerformer(PerformanceGenerator[PerformerState]):
         # Eyes: gaze rotation, then eyeLook* from the rotation offset (see the module doc).
         out[:, _EYE_YAW] += gaze_yaw[:, None]
         out[:, _EYE_PITCH] += gaze_pitch[:, None]
-        yaw = (out[:, _EYE_YAW] - rest[_EYE_YAW]) / (cfg.eye_look_full_deg * _DEG)
-        pitch = (out[:, _EYE_PITCH] - rest[_EYE_PITCH]) / (cfg.eye_look_full_deg * _DEG)
+        yaw = (out[:, _EYE_YAW] - rest[_EYE_YAW]) / (cfg.eye_look_full_deg * DEG)
+        pitch = (out[:, _EYE_PITCH] - rest[_EYE_PITCH]) / (cfg.eye_look_full_deg * DEG)
         out[:, _LOOK_VIEWER_RIGHT] += np.maximum(yaw, 0.0)
         out[:, _LOOK_VIEWER_LEFT] += np.maximum(-yaw, 0.0)
         out[:, _LOOK_DOWN] += np.maximum(pitch, 0.0)
         out[:, _LOOK_UP] += np.maximum(-pitch, 0.0)
         out[:, _EYE_BLINK] += cfg.lid_follow * np.maximum(pitch, 0.0)
-        lids = _clip01(out[:, _EYE_BLINK])
+        lids = clip01(out[:, _EYE_BLINK])
         out[:, _EYE_BLINK] = lids + (1.0 - lids) * blink[:, None]
         out[:, _EYE_WIDE] *= (1.0 - blink)[:, None]
         return np.minimum(np.maximum(out, CURVE_MIN), CURVE_MAX).astype(np.float32)

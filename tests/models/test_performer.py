@@ -12,14 +12,13 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from models.emotes import Emote, parse_prompt
 from models.generator import CharacterConditioning, ChunkInputs, samples_per_frame
 from models.motion import CURVE_MAX, CURVE_MIN, CURVE_NAMES, NUM_CURVES, idx
 from models.performer import (
-    Emote,
     PerformerConfig,
     PerformerState,
     ProceduralPerformer,
-    parse_prompt,
     perform,
 )
 from tests.models.test_audio_features import (
