@@ -49,6 +49,7 @@ class Outbox:
         self._ready = threading.Condition(self._lock)
         self._control: deque[Message] = deque()
         self._frames: dict[str, deque[Frame]] = {}
+        self._turn: deque[str] = deque()  # sessions take turns, so none starves
         self.dropped_frames = 0
         self.overflowed = False
         self.closed = False
@@ -59,7 +60,10 @@ class Outbox:
             if self.closed:
                 return
             if isinstance(message, Frame):
-                ring = self._frames.setdefault(message.session, deque())
+                ring = self._frames.get(message.session)
+                if ring is None:
+                    ring = self._frames[message.session] = deque()
+                    self._turn.append(message.session)
                 if len(ring) >= self.max_frames:
                     ring.popleft()
                     self.dropped_frames += 1
@@ -76,7 +80,8 @@ class Outbox:
     def forget_session(self, session: str) -> None:
         """Drop queued frames of a session (it closed, or the client unsubscribed)."""
         with self._lock:
-            self._frames.pop(session, None)
+            if self._frames.pop(session, None) is not None:
+                self._turn.remove(session)
 
     def take(self, limit: int = 64) -> list[Message]:
         """Up to ``limit`` messages, control first, then frames oldest first across sessions."""
@@ -115,13 +120,18 @@ class Outbox:
         out: list[Message] = []
         while self._control and len(out) < limit:
             out.append(self._control.popleft())
-        # Frames of all sessions in pts order, so one busy session cannot starve another.
-        while len(out) < limit:
-            rings = [r for r in self._frames.values() if r]
-            if not rings:
-                break
-            ring = min(rings, key=lambda r: r[0].pts_us)
-            out.append(ring.popleft())
+        # Sessions take turns, each oldest frame first: a client that reads slowly still sees
+        # every session move (timelines start at each session's creation, so pts order would
+        # starve the newer ones).
+        idle = 0
+        while len(out) < limit and self._turn and idle < len(self._turn):
+            ring = self._frames[self._turn[0]]
+            self._turn.rotate(-1)
+            if ring:
+                out.append(ring.popleft())
+                idle = 0
+            else:
+                idle += 1
         return out
 
 

@@ -245,7 +245,7 @@ class GetStats(SessionRequest):
     TYPE: ClassVar[str] = "get_stats"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Audio(Message):
     """PCM for one stream of a session. Payload: one part, interleaved little-endian samples.
 
@@ -267,10 +267,24 @@ class Audio(Message):
     def payload(self) -> list[bytes | memoryview]:
         dtype = SAMPLE_FORMATS[self.format]
         if self.format == "s16":
-            data = np.clip(np.round(self.samples * 32767.0), -32768, 32767).astype(dtype)
+            # The decoder's scale (÷32768), so -1.0 is sent as -32768 and a round trip is exact.
+            data = np.clip(np.round(self.samples * 32768.0), -32768, 32767).astype(dtype)
         else:
             data = np.ascontiguousarray(self.samples, dtype=dtype)
         return [data.tobytes()] if not data.flags.c_contiguous else [data.data.cast("B")]
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, Audio)
+        same = all(
+            getattr(self, f.name) == getattr(other, f.name)
+            for f in fields(self)
+            if f.name != "samples"
+        )
+        return same and np.array_equal(self.samples, other.samples)
+
+    __hash__ = None  # type: ignore[assignment]  # holds an array
 
     def header(self) -> dict[str, Any]:
         out = super().header()
@@ -330,14 +344,14 @@ class Audio(Message):
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SpeakAudio(Audio):
     """The NPC's own voice (its dialogue line): drives the lips; master clock."""
 
     TYPE: ClassVar[str] = "speak_audio"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ListenAudio(Audio):
     """The player's voice as the NPC hears it: drives listening (nods, attention)."""
 
@@ -564,6 +578,12 @@ class Frame(Message):
         alpha = cv2.imdecode(np.frombuffer(self.pixels[1], np.uint8), cv2.IMREAD_GRAYSCALE)
         if rgb is None or alpha is None:
             raise ProtocolError(ErrorCode.BAD_PAYLOAD, "frame JPEG does not decode")
+        if rgb.shape[:2] != (self.height, self.width) or alpha.shape != (self.height, self.width):
+            raise ProtocolError(
+                ErrorCode.BAD_PAYLOAD,
+                f"frame JPEG is {rgb.shape[1]}x{rgb.shape[0]}, header says "
+                f"{self.width}x{self.height}",
+            )
         out = np.empty((self.height, self.width, 4), np.uint8)
         out[..., :3] = rgb[..., ::-1]
         out[..., 3] = alpha
@@ -694,7 +714,7 @@ def decode_header(raw: bytes | memoryview) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise ProtocolError(ErrorCode.MALFORMED, "header must be a msgpack map")
     version = header.get("v")
-    if version != PROTOCOL_VERSION or isinstance(version, bool):
+    if type(version) is not int or version != PROTOCOL_VERSION:  # not 1.0, not True
         raise ProtocolError(
             ErrorCode.BAD_VERSION,
             f"protocol version {version!r} is not supported; this server speaks {PROTOCOL_VERSION}",
@@ -745,8 +765,16 @@ def _with_id(message: Message, request_id: int) -> Message:
     return message
 
 
+def _character(item: Mapping[str, Any]) -> CharacterInfo:
+    """A character map; fields a newer server adds are ignored (section 2 of PROTOCOL.md)."""
+    names = {f.name for f in fields(CharacterInfo)}
+    return CharacterInfo(**{k: v for k, v in item.items() if k in names})
+
+
 def decode_reply(parts: Sequence[bytes | memoryview]) -> Message:
     """Decode one server → client message (trusting the server; used by the Python client)."""
+    if not parts:
+        raise ProtocolError(ErrorCode.MALFORMED, "empty message")
     header = decode_header(parts[0])
     kind = header["type"]
     rid = header.get("id", 0)
@@ -763,9 +791,9 @@ def decode_reply(parts: Sequence[bytes | memoryview]) -> Message:
             kwargs["curve_names"] = tuple(kwargs["curve_names"])
         return _with_id(cls(**kwargs), rid)
     if kind == Characters.TYPE:
-        items = tuple(CharacterInfo(**item) for item in header.get("items", []))
+        items = tuple(_character(item) for item in header.get("items", []))
         return _with_id(Characters(default=header.get("default", ""), items=items), rid)
     if kind == CharacterPrepared.TYPE:
         info = header.get("character")
-        return _with_id(CharacterPrepared(character=CharacterInfo(**info) if info else None), rid)
+        return _with_id(CharacterPrepared(character=_character(info) if info else None), rid)
     raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown reply type {kind!r}")
