@@ -94,8 +94,14 @@ class StreamFrontEnd:
     positions not covered read as silence. Not thread-safe: the session serialises access.
     """
 
-    def __init__(self, vad: SileroVad | None, max_seconds: float = 30.0) -> None:
+    def __init__(
+        self, vad: SileroVad | None, max_seconds: float = 30.0, speech_threshold: float = 0.5
+    ) -> None:
         self._vad = vad
+        self._threshold = speech_threshold
+        # End of the latest VAD window heard as speech (timeline sample; -1 = none yet): lets
+        # the scheduler ask "did this stream just carry speech?" without reading audio back.
+        self.last_speech_end = -1
         self._max = int(max_seconds * SAMPLE_RATE)
         self.origin = 0  # timeline position of _samples[0]
         self._samples = np.zeros(0, np.float32)
@@ -199,6 +205,10 @@ class StreamFrontEnd:
             probs, self._vad_state = self._vad.run(
                 pending[: n * VAD_WINDOW].reshape(n, VAD_WINDOW), self._vad_state
             )
+            voiced = np.flatnonzero(probs >= self._threshold)
+            if voiced.size:
+                end = self._vad_pos + (int(voiced[-1]) + 1) * VAD_WINDOW
+                self.last_speech_end = max(self.last_speech_end, end)
             per_sample = np.repeat(probs, VAD_WINDOW)
             a = self._vad_pos - self.origin
             lo = max(0, -a)

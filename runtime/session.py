@@ -141,8 +141,8 @@ class Session:
         self._clock = clock
         self.created_ns = clock()
         self.last_seen_ns = self.created_ns
-        self.speak = StreamFrontEnd(vad)
-        self.listen = StreamFrontEnd(vad)
+        self.speak = StreamFrontEnd(vad, speech_threshold=SPEECH_ON)
+        self.listen = StreamFrontEnd(vad, speech_threshold=SPEECH_ON)
         self.cursor = 0  # next frame to generate (timeline frame number)
         self.next_index = 0  # wire index of the next frame published (never repeats)
         self.epoch = 0  # bumped by an interrupt: in-flight chunks of an older epoch are void
@@ -256,11 +256,8 @@ class Session:
         While the player talks, frames are made in real time only: a frame made early could
         not react to what the player says next.
         """
-        start = max(self.listen.origin, now_s - window_s)
-        if self.listen.end <= start:
-            return False
-        _, prob = self.listen.read(start, self.listen.end - start)
-        return bool(prob.size) and float(prob.max()) >= SPEECH_ON
+        end = self.listen.last_speech_end
+        return end >= 0 and end > now_s - window_s
 
     def snapshot(self) -> tuple[Any, Any]:
         """Streaming state before a chunk (immutable values: keeping them costs no copy)."""

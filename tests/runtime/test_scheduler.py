@@ -182,3 +182,23 @@ def test_vad_tells_speech_from_silence_and_noise() -> None:
     assert prob[: n - 2048].mean() < 0.1  # noise
     voiced = prob[n + 2048 : s.speak.end - n - 2048]
     assert voiced.mean() > 0.6
+
+
+def test_speech_waits_for_real_time_while_the_player_talks() -> None:
+    from models.tts import EspeakEngine
+
+    player = EspeakEngine.shared().synthesize("Wait, what did you say about the gate?")
+    clock = Clock()
+    s = make_session(clock, Pacing(horizon_us=500_000), vad=SileroVad.shared())
+    clock.ns += 1_500 * MS
+    heard = player.samples.size * SAMPLE_RATE // player.sample_rate
+    s.push_listen(player.samples.astype(np.float32), player.sample_rate, pts_us=0)
+    s.push_speak(np.full(SAMPLE_RATE * 5, 0.1, np.float32), SAMPLE_RATE, pts_us=0)  # 0..5 s
+    assert s.listen.last_speech_end > heard // 2
+    made = run_due(Scheduler(), [s], clock)
+    now_frames = 1_500 // 40
+    assert max(k for _, k in made) < now_frames  # nothing ahead of real time
+    silent_ms = s.listen.last_speech_end * 1000 // SAMPLE_RATE + 600
+    clock.ns = s.created_ns + silent_ms * MS  # the player has been silent for 0.6 s
+    made = run_due(Scheduler(), [s], clock)
+    assert max(k for _, k in made) * 40 > silent_ms + 300  # speech runs ahead again
