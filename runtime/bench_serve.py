@@ -61,7 +61,6 @@ class SessionResult:
 def _conversation(seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Speak and listen tracks at 16 kHz: lines alternate with pauses, sometimes overlapping."""
     from models.tts import EspeakEngine
-    from runtime.remote import connect  # noqa: F401  (imports the transports before timing)
 
     tts = EspeakEngine.shared()
     rng = np.random.default_rng(seed)

@@ -71,18 +71,14 @@ class Scheduler:
             realtime = now >= b + grace
             need = b + p.lookahead_frames * spf
             horizon = p.horizon_us * SAMPLE_RATE // 1_000_000
-            early = (
-                not realtime
-                and s.speak.covered_until(a) >= need
-                and a <= now + horizon
-                and not s.player_talking(now)
-            )
+            spoken = not realtime and s.speak.covered_until(a) >= need
+            early = spoken and a <= now + horizon and not s.player_talking(now)
             if realtime or early:
                 jobs.append(ChunkJob(s, s.cursor, c, s.epoch, early=early))
                 wake = now_ns  # more may be due right away
             else:
                 due = s.ns_at(b + grace)
-                if s.speak.covered_until(a) >= need:  # speech waits only for the horizon
+                if spoken:  # speech waits only for the horizon
                     due = min(due, s.ns_at(a - horizon))
                 wake = due if wake is None else min(wake, due)
         jobs.sort(key=lambda j: j.deadline_ns)  # earliest deadline first
