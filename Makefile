@@ -3,7 +3,13 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint typecheck proto clean
+.PHONY: setup system demo test lint typecheck proto clean
+
+# Debian packages the tests need beyond Python: the native client core (C++, libzmq, msgpack,
+# Catch2), the C# core under Mono with NUnit, and the speech engines the corpus builder drives.
+APT_PACKAGES := cmake g++ pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev catch2 \
+	mono-mcs mono-devel nunit-console festival flite festvox-kallpc16k \
+	festvox-kdlpc16k festvox-us-slt-hts
 
 setup: $(VENV)/.installed
 
@@ -24,7 +30,16 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck
+# Installs the missing Debian packages (as root, or through sudo).
+system:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing $$missing"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: system lint typecheck
 	$(BIN)/pytest -q
 
 # Regenerate the gRPC stubs (pinned grpcio-tools in the dev extras, so the output is reproducible).

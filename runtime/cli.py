@@ -13,7 +13,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from runtime.terminal import console
+from runtime.terminal import fail as _fail
+from runtime.terminal import progress as _progress
 
 app = typer.Typer(
     name="lpm",
@@ -24,8 +27,6 @@ app = typer.Typer(
 bench_app = typer.Typer(help="Benchmarks that print numbers.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
-console = Console(stderr=True)
-
 
 @app.callback()
 def _main(
@@ -35,22 +36,6 @@ def _main(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(message)s",
         handlers=[RichHandler(console=console, show_path=False)],
-    )
-
-
-def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code=2)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
     )
 
 
@@ -405,6 +390,14 @@ def keys(
     pub = out.with_name(out.name + ".pub")
     save_keys(pub, public)
     print(f"public key {public.decode()} (also in {pub}); keep {out} secret")
+
+
+# Sub-apps in their own modules (they use the helpers above).
+from runtime.cli_data import data_app  # noqa: E402
+from runtime.cli_train import train_app  # noqa: E402
+
+app.add_typer(train_app, name="train")
+app.add_typer(data_app, name="data")
 
 
 def main() -> None:  # pragma: no cover - console entry
