@@ -19,8 +19,20 @@ from models.generator import SAMPLE_RATE, CharacterConditioning, ChunkInputs, sa
 from models.motion import CURVE_MAX, CURVE_MIN, NUM_BLENDSHAPES, NUM_CURVES
 from models.render.asset import CharacterAsset
 from models.render.warp import WarpRenderer
+from runtime.benchmark.metrics import best_lag_correlation, silence_runs
 
 log = logging.getLogger(__name__)
+
+# Shared with the full benchmark (``lpm bench``), whose metrics module defines them.
+__all__ = [
+    "bench_performer",
+    "bench_renderer",
+    "best_lag_correlation",
+    "changing_curves",
+    "measure_lipsync",
+    "mouth_openings",
+    "silence_runs",
+]
 
 
 def _percentiles(ms: np.ndarray) -> str:
@@ -118,42 +130,6 @@ def mouth_openings(frames: list[np.ndarray]) -> tuple[np.ndarray, float]:
             lm = landmarks68(frame, faces[0].box, models=models)
             out[i] = inner_mouth_opening(lm)
     return out, float(np.isfinite(out).mean()) if len(out) else 0.0
-
-
-def best_lag_correlation(x: np.ndarray, y: np.ndarray, max_lag: int = 5) -> tuple[float, int]:
-    """Pearson r of ``x[t]`` with ``y[t - lag]`` maximised over ``|lag| ≤ max_lag``.
-
-    A positive lag means ``x`` follows ``y`` (the mouth trails the voice by ``lag`` frames).
-    NaNs in either series are skipped pairwise.
-    """
-    best_r, best_lag = -np.inf, 0
-    for lag in range(-max_lag, max_lag + 1):
-        if lag >= 0:
-            a, b = x[lag:], y[: len(y) - lag]
-        else:
-            a, b = x[:lag], y[-lag:]
-        ok = np.isfinite(a) & np.isfinite(b)
-        if ok.sum() < 3 or np.std(a[ok]) == 0 or np.std(b[ok]) == 0:
-            continue
-        r = float(np.corrcoef(a[ok], b[ok])[0, 1])
-        if r > best_r:
-            best_r, best_lag = r, lag
-    return best_r, best_lag
-
-
-def silence_runs(envelope: np.ndarray, threshold: float, min_frames: int) -> np.ndarray:
-    """Boolean ``[T]``: frames inside runs of ≥ ``min_frames`` frames below ``threshold``."""
-    quiet = envelope < threshold
-    out = np.zeros_like(quiet)
-    start = None
-    for i, q in enumerate([*quiet, False]):
-        if q and start is None:
-            start = i
-        elif not q and start is not None:
-            if i - start >= min_frames:
-                out[start:i] = True
-            start = None
-    return out
 
 
 def measure_lipsync(video: Path, npc_wav: Path, fps: float = 25.0) -> dict[str, str]:

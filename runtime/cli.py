@@ -24,7 +24,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-bench_app = typer.Typer(help="Benchmarks that print numbers.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="The quality and speed benchmark (report in --out), and single benchmarks.",
+    no_args_is_help=True,
+)
 app.add_typer(bench_app, name="bench")
 
 
@@ -151,6 +154,76 @@ def sheet(
         return
     save_png(output, render_curve_sheet(asset, cell_size=cell))
     console.print(f"wrote [bold]{output}[/]")
+
+
+@bench_app.callback(invoke_without_command=True)
+def bench(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="Report folder.")] = Path("bench-report"),
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick", help="Short run checking that the bench works (CI), not the scores."
+        ),
+    ] = False,
+    long: Annotated[
+        float | None, typer.Option("--long", help="Long-horizon minutes (10; --quick 0.5).")
+    ] = None,
+    generators: Annotated[
+        str | None, typer.Option(help="Comma list of generators (default: all available).")
+    ] = None,
+    cases: Annotated[str, typer.Option(help="Comma list of case-name globs or suite names.")] = "*",
+    case_dir: Annotated[
+        Path | None, typer.Option(help="Folder of case files (default: the shipped cases).")
+    ] = None,
+    portraits: Annotated[
+        Path | None, typer.Option(help="Portraits folder (default ../shared/testdata/portraits).")
+    ] = None,
+    clips: Annotated[bool, typer.Option("--clips/--no-clips", help="Write MP4 clips.")] = True,
+) -> None:
+    """Without a subcommand: run every case with every generator; write report.json,
+    report.md, plots and clips into --out."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.table import Table
+
+    from runtime.benchmark import BenchOptions, run_benchmark
+    from runtime.benchmark.cases import CaseError
+
+    options = BenchOptions(
+        out=out,
+        quick=quick,
+        long_minutes=long,
+        generators=generators,
+        cases=cases,
+        case_dir=case_dir,
+        portraits_dir=portraits,
+        clips=clips,
+    )
+    try:
+        with _progress() as bar:
+            task = bar.add_task("bench", total=None)
+            report = run_benchmark(
+                options,
+                progress=lambda what, done, total: bar.update(
+                    task, description=what, completed=done, total=total
+                ),
+            )
+    except (CaseError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    table = Table(title=f"lpm bench ({report['mode']}, {report['duration_s']:.0f} s)")
+    names = list(report["generators"])
+    for heading in ("metric", "unit", *names):
+        table.add_column(heading, justify="left" if heading == "metric" else "right")
+    for row in report["headline"]:
+        table.add_row(row["label"], row["unit"], *(row["values"].get(g, "–") for g in names))
+    Console(width=160).print(table)
+    console.print(f"report: [bold]{out / 'report.md'}[/] and {out / 'report.json'}")
+    if report["errors"]:
+        for error in report["errors"]:
+            console.print(f"[red]error:[/] {error}", highlight=False)
+        raise typer.Exit(code=1)
 
 
 @bench_app.command("render")
