@@ -267,7 +267,7 @@ def generate(
         out[: len(piece)] = piece
         return torch.from_numpy(out)[None]
 
-    text_t = torch.from_numpy(np.asarray(text, np.float32))[None]
+    text_t = torch.from_numpy(np.array(text, np.float32))[None]
     text_mask = torch.ones(1, text_t.shape[1], dtype=torch.bool)
     rest_t = torch.from_numpy(np.asarray(rest, np.float32))[None]
     out = torch.zeros(1, max(total, 1), NUM_CURVES)

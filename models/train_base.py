@@ -266,8 +266,10 @@ def train_base(
     on_step: Callable[[int, int, float], None] | None = None,
     on_load: Callable[[int, int], None] | None = None,
     max_seconds: float | None = None,
+    stop_at: int | None = None,
 ) -> TrainResult:
-    """Train (or resume) a Base LPM; returns when ``cfg.steps`` are done or time runs out."""
+    """Train (or resume) a Base LPM; returns when ``cfg.steps`` are done, time runs out
+    (``max_seconds``) or step ``stop_at`` is reached; the last two can be resumed."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     from models.corpus.reader import Corpus
@@ -339,6 +341,8 @@ def train_base(
     while step < cfg.steps:
         if max_seconds is not None and time.monotonic() - started > max_seconds:
             log.info("time budget reached at step %d", step)
+            break
+        if stop_at is not None and step >= stop_at:
             break
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg, step)

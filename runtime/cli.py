@@ -467,10 +467,11 @@ def keys(
 
 # Sub-apps in their own modules (they use the helpers above).
 from runtime.cli_data import data_app  # noqa: E402
-from runtime.cli_train import train_app  # noqa: E402
+from runtime.cli_train import eval_app, train_app  # noqa: E402
 
 app.add_typer(train_app, name="train")
 app.add_typer(data_app, name="data")
+app.add_typer(eval_app, name="eval")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -67,3 +67,84 @@ def train_base_cmd(
         f"{result.steps} steps in {result.seconds / 60:.1f} min: train loss "
         f"{result.train_loss:.4f}, validation {result.val_loss:.4f} → [bold]{out}[/]"
     )
+
+
+eval_app: typer.Typer = typer.Typer(help="Evaluate models on held-out data.", no_args_is_help=True)
+
+
+@eval_app.command("motion")
+def eval_motion_cmd(
+    data: Annotated[Path, typer.Option(help="Corpus directory (lpm data build).")],
+    model: Annotated[str, typer.Option(help="base or procedural (always in the table).")] = "base",
+    checkpoint: Annotated[
+        Path, typer.Option(help="Base checkpoint (.safetensors with its .json).")
+    ] = Path("models/checkpoints/base_small.safetensors"),
+    split: Annotated[str, typer.Option(help="Corpus split.")] = "test",
+    limit: Annotated[int, typer.Option(help="At most this many clips (0 = all).")] = 0,
+    steps: Annotated[int, typer.Option(help="Sampling steps of the Base model.")] = 24,
+    out: Annotated[Path, typer.Option(help="Where eval.json and the plot go.")] = Path("out/eval"),
+) -> None:
+    """Per-curve lip-sync correlation, AV offset, silences, listening, prompts, diversity."""
+    from rich.progress import TaskID
+    from rich.table import Table
+
+    from models.corpus.reader import Corpus
+    from runtime.eval_motion import (
+        BaseModel,
+        MotionModel,
+        ProceduralModel,
+        evaluate,
+        plot_clip,
+        truth_scores,
+        write_report,
+    )
+
+    if model not in ("base", "procedural"):
+        _fail(f"unknown model {model!r}: choose base or procedural")
+    try:
+        corpus = Corpus(data)
+        ids = corpus.ids(split)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    if not ids:
+        _fail(f"the corpus has no {split!r} clips")
+    ids = ids[:limit] if limit else ids
+    samples = [corpus.load(i) for i in ids]
+    models: list[MotionModel] = [ProceduralModel()]
+    if model == "base":
+        if not checkpoint.exists():
+            _fail(f"no checkpoint at {checkpoint} (lpm train base writes one)")
+        models.append(BaseModel(checkpoint, steps=steps))
+    scores, preds = [], {}
+    with _progress() as progress:
+        for m in models:
+            task = progress.add_task(f"evaluating {m.name}", total=None)
+
+            def advance(done: int, total: int, task: TaskID = task) -> None:
+                progress.update(task, completed=done, total=total)
+
+            s, p = evaluate(m, samples, advance)
+            scores.append(s)
+            preds[m.name] = p
+    truth = truth_scores(samples)
+    meta = {"data": str(data), "split": split, "clips": len(samples), "steps": steps}
+    write_report(out, scores, truth, meta)
+    example = next((s for s in samples if s.kind == "speak"), samples[0])
+    plot_clip(example, {name: p[example.id] for name, p in preds.items()}, out / "clip.png")
+
+    table = Table(title=f"motion evaluation, {split} split ({len(samples)} clips)")
+    table.add_column("metric")
+    for s in scores:
+        table.add_column(s.name, justify="right")
+    table.add_column("truth", justify="right")
+    rows = [s.row() for s in scores]
+    for key in rows[0]:
+        if key in ("model",):
+            continue
+        values = [r[key] for r in rows]
+        cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in values]
+        t = truth.get(key)
+        table.add_row(key, *cells, "–" if t is None else f"{t:.3f}")
+    console.print(table)
+    console.print(f"wrote [bold]{out / 'eval.json'}[/] and [bold]{out / 'clip.png'}[/]")
