@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Debian packages the tests need beyond Python: the native client core (C++, libzmq, msgpack,
 # Catch2), the C# core under Mono with NUnit, and the speech engines the corpus builder drives.
 APT_PACKAGES := cmake g++ pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev catch2 \
-	mono-mcs mono-devel nunit-console festival flite festvox-kallpc16k \
+	libturbojpeg0-dev mono-mcs mono-devel nunit-console festival flite festvox-kallpc16k \
 	festvox-kdlpc16k festvox-us-slt-hts
 
 setup: $(VENV)/.installed
