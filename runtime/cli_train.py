@@ -69,16 +69,90 @@ def train_base_cmd(
     )
 
 
+@train_app.command("online")
+def train_online_cmd(
+    data: Annotated[Path, typer.Option(help="Corpus directory (lpm data build).")],
+    out: Annotated[Path, typer.Option(help="Run directory; re-running resumes from it.")],
+    teacher: Annotated[
+        Path, typer.Option(help="Base LPM checkpoint (.safetensors with its .json).")
+    ] = Path("models/checkpoints/base_small.safetensors"),
+    preset: Annotated[str, typer.Option(help="Student preset: tiny or small.")] = "small",
+    steps: Annotated[
+        str, typer.Option(help="Steps of the four stages: ODE,off-policy,on-policy,refine.")
+    ] = "300,150,150,150",
+    batch: Annotated[int, typer.Option(help="Sequences per step.")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
+    threads: Annotated[int, typer.Option(help="Torch threads (0 = default).")] = 0,
+    minutes: Annotated[
+        float | None, typer.Option(help="Stop (resumably) after this many minutes.")
+    ] = None,
+) -> None:
+    """Online LPM by the four-stage distillation; writes online_<preset>.safetensors + .json."""
+    from models.distill_online import STAGES, DistillConfig, distill_online
+
+    try:
+        counts = tuple(int(x) for x in steps.split(","))
+        if len(counts) != len(STAGES):
+            raise ValueError(f"--steps needs {len(STAGES)} comma-separated counts")
+        cfg = DistillConfig(
+            preset=preset,
+            steps=counts,
+            batch=batch,
+            seed=seed,
+            threads=threads,
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    with _progress() as progress:
+        tasks = {
+            name: progress.add_task(f"{i + 1}. {name}", total=n)
+            for i, (name, n) in enumerate(zip(STAGES, counts, strict=True))
+        }
+
+        def on_step(stage: str, step: int, total: int, loss: float) -> None:
+            i = STAGES.index(stage)
+            progress.update(
+                tasks[stage], completed=step, description=f"{i + 1}. {stage}  loss {loss:.4f}"
+            )
+
+        try:
+            result = distill_online(
+                data, teacher, out, cfg, on_step=on_step,
+                max_seconds=None if minutes is None else minutes * 60,
+            )  # fmt: skip
+        except (FileNotFoundError, ValueError) as exc:
+            _fail(str(exc))
+            return
+    if result is None:
+        console.print(f"stopped early; run the same command again to resume from [bold]{out}[/]")
+        return
+    for row in result.history:
+        if "r_jaw_truth" in row:
+            console.print(
+                f"{row['stage']:>13}: r(jawOpen) {row['r_jaw_truth']:.3f} "
+                f"(teacher {row['r_jaw_teacher']:.3f}), distance to teacher "
+                f"{row['mse_to_teacher']:.3f}, spread {row['spread']:.2f}"
+            )
+    console.print(f"{result.seconds / 60:.1f} min → [bold]{result.checkpoint}[/]")
+
+
 eval_app: typer.Typer = typer.Typer(help="Evaluate models on held-out data.", no_args_is_help=True)
 
 
 @eval_app.command("motion")
 def eval_motion_cmd(
     data: Annotated[Path, typer.Option(help="Corpus directory (lpm data build).")],
-    model: Annotated[str, typer.Option(help="base or procedural (always in the table).")] = "base",
+    model: Annotated[
+        str,
+        typer.Option(help="Comma list of base, online, procedural (procedural is always in)."),
+    ] = "base",
     checkpoint: Annotated[
         Path, typer.Option(help="Base checkpoint (.safetensors with its .json).")
     ] = Path("models/checkpoints/base_small.safetensors"),
+    online_checkpoint: Annotated[
+        Path, typer.Option(help="Online checkpoint (.safetensors with its .json).")
+    ] = Path("models/checkpoints/online_small.safetensors"),
     split: Annotated[str, typer.Option(help="Corpus split.")] = "test",
     limit: Annotated[int, typer.Option(help="At most this many clips (0 = all).")] = 0,
     steps: Annotated[int, typer.Option(help="Sampling steps of the Base model.")] = 24,
@@ -92,6 +166,7 @@ def eval_motion_cmd(
     from runtime.eval_motion import (
         BaseModel,
         MotionModel,
+        OnlineModel,
         ProceduralModel,
         evaluate,
         plot_clip,
@@ -99,8 +174,10 @@ def eval_motion_cmd(
         write_report,
     )
 
-    if model not in ("base", "procedural"):
-        _fail(f"unknown model {model!r}: choose base or procedural")
+    wanted = [m.strip() for m in model.split(",") if m.strip()]
+    unknown = sorted(set(wanted) - {"base", "online", "procedural"})
+    if unknown or not wanted:
+        _fail(f"unknown model {', '.join(unknown) or model!r}: choose base, online, procedural")
     try:
         corpus = Corpus(data)
         ids = corpus.ids(split)
@@ -112,10 +189,14 @@ def eval_motion_cmd(
     ids = ids[:limit] if limit else ids
     samples = [corpus.load(i) for i in ids]
     models: list[MotionModel] = [ProceduralModel()]
-    if model == "base":
+    if "base" in wanted:
         if not checkpoint.exists():
             _fail(f"no checkpoint at {checkpoint} (lpm train base writes one)")
         models.append(BaseModel(checkpoint, steps=steps))
+    if "online" in wanted:
+        if not online_checkpoint.exists():
+            _fail(f"no checkpoint at {online_checkpoint} (lpm train online writes one)")
+        models.append(OnlineModel(online_checkpoint))
     scores, preds = [], {}
     with _progress() as progress:
         for m in models:

@@ -109,6 +109,40 @@ class BaseModel:
         )
 
 
+@dataclass
+class OnlineModel:
+    """The distilled streaming model, streamed chunk by chunk exactly as the runtime runs it
+    (its look-ahead included), in torch."""
+
+    checkpoint: Path
+    name: str = "online"
+    _model: Any = field(default=None, repr=False)
+
+    def clip(self, sample: CorpusSample, prompt: str | None, seed: int) -> np.ndarray:
+        import torch
+
+        from models.encoders import audio_frame_features, shared_text_encoder
+        from models.online_lpm import load_online, rollout
+
+        if self._model is None:
+            self._model = load_online(self.checkpoint)
+        text = shared_text_encoder().encode(prompt)
+        tokens = torch.from_numpy(np.array(text, np.float32))[None]
+        mask = torch.ones(1, tokens.shape[1], dtype=torch.bool)
+        if tokens.shape[1] == 0:  # no prompt: one padding token the mask hides
+            tokens, mask = torch.zeros(1, 1, tokens.shape[2]), torch.zeros(1, 1, dtype=torch.bool)
+        curves = rollout(
+            self._model,
+            torch.from_numpy(audio_frame_features(sample.speak))[None],
+            torch.from_numpy(audio_frame_features(sample.listen))[None],
+            tokens,
+            mask,
+            torch.zeros(1, NUM_CURVES),
+            torch.Generator().manual_seed(seed),
+        )
+        return curves[0].numpy()[: sample.motion.shape[0]]
+
+
 def _curve(curves: np.ndarray, name: str) -> np.ndarray:
     if name == "mouthSmile":
         return 0.5 * (
