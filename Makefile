@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # Catch2), the C# core under Mono with NUnit, and the speech engines the corpus builder drives.
 APT_PACKAGES := cmake g++ pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev catch2 \
 	libturbojpeg0-dev mono-mcs mono-devel nunit-console festival flite festvox-kallpc16k \
-	festvox-kdlpc16k festvox-us-slt-hts
+	festvox-kdlpc16k festvox-us-slt-hts chromium
 
 setup: $(VENV)/.installed
 

@@ -1,4 +1,4 @@
-"""The ``lpm`` command line: ``prep``, ``demo``, ``bench``.
+"""The ``lpm`` command line: ``prep``, ``demo``, ``bench``, ``serve``, ``studio``.
 
 The one module that talks to the terminal (through rich); everything it calls logs instead.
 """
@@ -58,10 +58,42 @@ def prep(
             help="Extra reference KIND=IMAGE (mouth_open, eyes_closed).", metavar="KIND=IMG"
         ),
     ] = None,
+    points: Annotated[
+        Path | None,
+        typer.Option(
+            help="Key points placed by hand (JSON, docs/keypoints.md): no face detection; "
+            "for anime, cartoon, 3D and animal faces."
+        ),
+    ] = None,
+    write_points: Annotated[
+        Path | None,
+        typer.Option(
+            help="Detect the face and write its key points to this JSON (to correct by hand "
+            "and pass back with --points); builds no asset."
+        ),
+    ] = None,
 ) -> None:
     """Build a character asset (.lpmchar) from one portrait."""
     from models.portrait import PortraitError
-    from models.render.prep import PrepError, prepare_character
+    from models.render.keypoints import KeyPointsError, load_keypoints
+    from models.render.prep import PrepError, detect_keypoints, prepare_character
+
+    if points is not None and write_points is not None:
+        _fail("--points and --write-points do not go together (write first, then pass back)")
+    if write_points is not None:
+        try:
+            found, source = detect_keypoints(portrait, face_index=face_index)
+        except PortraitError as exc:
+            _fail(str(exc))
+            return
+        found.save(write_points, image=source.name)
+        console.print(f"wrote [bold]{write_points}[/] ({len(found.points)} key points)")
+        return
+    try:
+        hand = load_keypoints(points) if points is not None else None
+    except KeyPointsError as exc:
+        _fail(str(exc))
+        return
 
     refs: dict[str, Path] = {}
     for item in ref or []:
@@ -71,8 +103,10 @@ def prep(
         refs[kind.strip()] = Path(path)
     out = output or portrait.with_suffix(".lpmchar")
     try:
-        asset = prepare_character(portrait, size=size, face_index=face_index, refs=refs)
-    except (PortraitError, PrepError) as exc:
+        asset = prepare_character(
+            portrait, size=size, face_index=face_index, refs=refs, points=hand
+        )
+    except (PortraitError, PrepError, KeyPointsError) as exc:
         _fail(str(exc))
         return
     asset.save(out)
@@ -447,6 +481,39 @@ def client(
         f"p99 {stats.get('latency_p99_ms', 0):.1f} ms",
         highlight=False,
     )
+
+
+@app.command()
+def studio(
+    host: Annotated[str, typer.Option(help="Bind address (keep it loopback).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the web page.")] = 7800,
+    character_dir: Annotated[
+        Path | None, typer.Option(help="Where .lpmchar files live (shared with `lpm serve`).")
+    ] = None,
+    size: Annotated[int, typer.Option(help="Character and preview size in pixels.")] = 256,
+) -> None:
+    """The designers' workbench in the browser: character setup and emote preview."""
+    from runtime.studio.app import StudioConfig, serve
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    try:
+        config = StudioConfig(host=host, port=port, size=size)
+        if character_dir is not None:
+            config.character_dir = character_dir.expanduser()
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"[yellow]warning:[/] serving on {host}: anyone who reaches it can use it")
+    console.print(f"LPM Studio on [bold]http://{host}:{port}/[/] (Ctrl-C to stop)")
+    try:
+        serve(config)
+    except OSError as exc:
+        _fail(f"cannot serve: {exc}")
 
 
 @app.command()

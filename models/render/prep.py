@@ -5,6 +5,10 @@ of the asset size, find the 68 landmarks again on the crop, fit the rest pose, b
 the alpha mask, background plate, closed plate and the mouth/eye textures, and the identity
 descriptor. Optional reference images (``mouth_open``, ``eyes_closed``) of the same character
 replace the synthesised mouth interior and eyelid skin.
+
+Faces no detector finds (anime, cartoon, low-poly, animals) are set up from key points placed by
+hand (:mod:`models.render.keypoints`): the 68 landmarks are fitted to them and everything after
+that is the same as on the detector path.
 """
 
 from __future__ import annotations
@@ -19,9 +23,22 @@ import cv2
 import numpy as np
 
 from models.face import FaceModels, detect_faces, face_descriptor, landmarks68
-from models.portrait import Portrait, choose_face, crop_square, load_portrait
+from models.portrait import (
+    DETECTOR_NAME,
+    ChosenFace,
+    NoFaceError,
+    Portrait,
+    choose_face,
+    crop_square,
+    load_portrait,
+)
 from models.render import textures as tex
 from models.render.asset import FORMAT_VERSION, CharacterAsset
+from models.render.keypoints import (
+    KeyPoints,
+    fit_landmarks,
+    keypoints_from_landmarks,
+)
 from models.render.rig import EYE_L, EYE_R, INNER_LIPS, build_rig, fit_rest_curves
 
 log = logging.getLogger(__name__)
@@ -51,8 +68,14 @@ def prepare_character(
     face_index: int | None = None,
     refs: dict[str, Path] | None = None,
     name: str | None = None,
+    points: KeyPoints | None = None,
 ) -> CharacterAsset:
-    """Build the character asset for a portrait file (or an already loaded portrait)."""
+    """Build the character asset for a portrait file (or an already loaded portrait).
+
+    With ``points`` (key points placed by hand, in source pixels) no detector runs: the 68
+    landmarks are fitted to the points. Without, the face is detected; a portrait with no face
+    the detector finds raises :class:`~models.portrait.NoFaceError` naming the key-point route.
+    """
     if not MIN_ASSET_SIZE <= size <= MAX_ASSET_SIZE:
         raise PrepError(f"--size {size} is out of range ({MIN_ASSET_SIZE}..{MAX_ASSET_SIZE})")
     refs = dict(refs or {})
@@ -63,22 +86,32 @@ def prepare_character(
         )
     portrait = source if isinstance(source, Portrait) else load_portrait(Path(source))
     models = FaceModels.default()
-    chosen = choose_face(portrait, face_index, models)
-    crop = crop_square(portrait, chosen.landmarks, size)
+    if points is not None:
+        points.check_image(portrait.size, portrait.name)
+        source_lm = fit_landmarks(points)
+        (bx0, by0), (bx1, by1) = source_lm.min(axis=0), source_lm.max(axis=0)
+        face_box = (float(bx0), float(by0), float(bx1), float(by1))
+        crop = crop_square(portrait, source_lm, size)
+        lm = crop.map_points(source_lm)
+        setup = "keypoints"
+    else:
+        chosen = _detect(portrait, face_index, models)
+        face_box = chosen.box
+        crop = crop_square(portrait, chosen.landmarks, size)
+        # Landmarks again on the crop at asset resolution: sharper than mapping the source ones.
+        lm = _refine_landmarks(crop.image, crop.map_points(chosen.landmarks), models)
+        setup = "detector"
+        points = keypoints_from_landmarks(chosen.landmarks, portrait.size)
     image = crop.image
-    # Landmarks again on the crop at asset resolution: sharper than mapping the source ones.
-    mapped = crop.map_points(chosen.landmarks)
-    lm = _refine_landmarks(image, mapped, models)
 
     rig = build_rig(lm, (size, size))
     rest = fit_rest_curves(lm)
-    alpha = tex.head_and_shoulders_alpha(image, lm)
-    if crop.alpha is not None:
-        # The source had transparency: it is the truth about what is background.
-        alpha = np.minimum(alpha, crop.alpha) if crop.alpha.min() < 250 else alpha
-    background = tex.background_plate(image, alpha, rig.iod)
-    closed = tex.closed_plate(image, lm)
-    textures = {**tex.mouth_textures(image, lm), **tex.eye_textures(image, lm)}
+    alpha, background = _alpha_and_background(image, crop.alpha, lm, rig.iod, setup)
+    # Faces set up by hand are drawn, rendered or not human: their lids and eye fills are
+    # painted in their own skin colour rather than inpainted from lash lines and outlines.
+    skin = tex.skin_colour(image, lm) if setup == "keypoints" else None
+    closed = tex.closed_plate(image, lm, skin)
+    textures = {**tex.mouth_textures(image, lm, skin), **tex.eye_textures(image, lm, skin)}
     for kind, path in refs.items():
         textures.update(_reference_textures(kind, path, image, lm, rest, rig, models))
     identity = face_descriptor(image, lm, models=models)
@@ -89,9 +122,12 @@ def prepare_character(
             "file": portrait.path.name if portrait.path is not None else None,
             "sha256": portrait.sha256,
             "size": list(portrait.size),
-            "face_box": [float(v) for v in chosen.box],
+            "face_box": [float(v) for v in face_box],
         },
         "params": {"size": size, "face_index": face_index, "refs": sorted(refs)},
+        # How the face was found, and its key points in source pixels (to correct them later).
+        "setup": setup,
+        "keypoints": points.to_json()["points"],
         "versions": _versions(),
         "rest_curves_nonzero": {
             k: round(float(v), 4)
@@ -115,6 +151,64 @@ def prepare_character(
         textures=textures,
         manifest=manifest,
     )
+
+
+def _alpha_and_background(
+    image: np.ndarray, source_alpha: np.ndarray | None, lm: np.ndarray, iod: float, setup: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The character's alpha and the background plate behind it.
+
+    Transparency in the source is kept: set up by hand it is the alpha as drawn; on the
+    detector path it also bounds the head-and-shoulders cut-out. A flat background colour
+    (drawings and renders on a solid fill) is keyed out, so line art keeps its outlines and
+    the plate behind a moving head is that colour, clean. Otherwise the head-and-shoulders
+    cut-out over an inpainted plate.
+    """
+    has_alpha = source_alpha is not None and int(source_alpha.min()) < 250
+    if has_alpha and setup == "keypoints":
+        assert source_alpha is not None
+        clear = source_alpha < 8
+        colour = (
+            np.median(image[clear], axis=0) if clear.any() else np.zeros(3, np.float32)
+        ).astype(np.uint8)
+        return source_alpha.copy(), tex.flat_background_plate(image, colour)
+    fill = tex.solid_background(image)
+    if fill is not None:
+        alpha = tex.keyed_alpha(image, fill)
+        if has_alpha:
+            assert source_alpha is not None
+            alpha = np.minimum(alpha, source_alpha)
+        return alpha, tex.flat_background_plate(image, fill)
+    alpha = tex.head_and_shoulders_alpha(image, lm)
+    if has_alpha:
+        # The source had transparency: it is the truth about what is background.
+        assert source_alpha is not None
+        alpha = np.minimum(alpha, source_alpha)
+    return alpha, tex.background_plate(image, alpha, iod)
+
+
+def _detect(portrait: Portrait, face_index: int | None, models: FaceModels) -> ChosenFace:
+    try:
+        return choose_face(portrait, face_index, models)
+    except NoFaceError:
+        raise NoFaceError(
+            portrait.name,
+            f"no human face found by the {DETECTOR_NAME} (it finds roughly frontal faces in "
+            "photos and realistic paintings, not anime, cartoon, low-poly or animal faces); "
+            "to rig this face anyway, place its key points by hand: lpm prep "
+            f"{portrait.name} --points points.json (format in docs/keypoints.md), or use "
+            "lpm studio",
+        ) from None
+
+
+def detect_keypoints(
+    source: str | Path | Portrait, face_index: int | None = None
+) -> tuple[KeyPoints, Portrait]:
+    """Key points of the detected face (source pixels), to pre-fill a hand setup; raises the
+    detector path's :class:`~models.portrait.PortraitError` when there is none."""
+    portrait = source if isinstance(source, Portrait) else load_portrait(Path(source))
+    chosen = _detect(portrait, face_index, FaceModels.default())
+    return keypoints_from_landmarks(chosen.landmarks, portrait.size), portrait
 
 
 def prepare_default_character(size: int = 512) -> CharacterAsset:

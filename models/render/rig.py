@@ -145,7 +145,15 @@ def build_rig(landmarks: np.ndarray, size: tuple[int, int]) -> FaceRig:
     for up, lo in (*_LID_PAIRS_R, *_LID_PAIRS_L):
         gap = max(float(np.dot(lm[lo] - lm[up], fr.ey)), 0.05 * d)
         side = "r" if up < 42 else "l"
-        ps.add(f"crease_{side}", lm[up] - fr.ey * (0.6 * gap + 0.06 * d))
+        # The crease stays below the brow (drawn faces put big eyes right under their brows:
+        # a crease at or above the brow would drag the brow down in every blink).
+        brow = lm[BROW_R if side == "r" else BROW_L]
+        nearest = brow[np.argmin(np.abs((brow - lm[up]) @ fr.ex))]
+        room = float(np.dot(lm[up] - nearest, fr.ey))
+        rise = 0.6 * gap + 0.06 * d
+        if room > 0:
+            rise = min(rise, 0.5 * room)
+        ps.add(f"crease_{side}", lm[up] - fr.ey * rise)
         ps.add(f"undereye_{side}", lm[lo] + fr.ey * (0.5 * gap + 0.08 * d))
     # Cheeks, nasolabial folds, chin, philtrum.
     for side, (jaw_hi, jaw_mid, nose, corner, lower_lid) in {
@@ -286,6 +294,30 @@ def head_weight(
     return radial * vertical
 
 
+# Mouth proportions below which a face counts as stylised (photographed faces measure about 0.9
+# to 1.0 IOD mouth width and 1.1 to 1.4 IOD nose-tip-to-chin).
+_SMALL_MOUTH_IOD = 0.75
+_SHORT_LOWER_FACE_IOD = 1.0
+
+
+def mouth_scale(lm: np.ndarray, fr: FaceFrame) -> tuple[float, float]:
+    """(horizontal, vertical) scale of mouth and jaw motion for this face's proportions.
+
+    Expression displacements are authored in IOD units for photographed proportions. Drawn faces
+    often have big eyes far apart over a tiny mouth and a short lower face (anime): there a jaw
+    drop of half an IOD would pull the chin far below the face and the mouth corners would meet.
+    Both scales are 1 for photographed proportions, smaller for a small mouth or a short chin.
+    """
+    width = float(np.linalg.norm(lm[54] - lm[48])) / fr.iod
+    lower = float(np.dot(lm[CHIN] - lm[NOSE_TIP], fr.ey)) / fr.iod
+    sx = float(np.clip(width / _SMALL_MOUTH_IOD, 0.25, 1.0))
+    sy = float(np.clip(lower / _SHORT_LOWER_FACE_IOD, 0.3, 1.0))
+    return sx, sy
+
+
+_MOUTH_CURVES = ("jaw", "mouth", "tongue")
+
+
 def _author_expressions(
     deltas: np.ndarray,
     lm: np.ndarray,
@@ -293,9 +325,13 @@ def _author_expressions(
     groups: dict[str, np.ndarray],
     points: np.ndarray,
 ) -> None:
-    """Per-curve control point displacements (FACS-like, in IOD units of this face)."""
+    """Per-curve control point displacements (FACS-like, in IOD units of this face; mouth and
+    jaw motion scaled by :func:`mouth_scale`)."""
+    msx, msy = mouth_scale(lm, fr)
 
     def mv(curve: str, idx: np.ndarray | list[int] | int, u: float, v: float) -> None:
+        if curve.startswith(_MOUTH_CURVES):
+            u, v = u * msx, v * msy
         deltas[CURVE_INDEX[curve], idx] += fr.vec(u, v)
 
     def lid_gap(up: int, lo: int) -> float:
@@ -441,20 +477,24 @@ def _author_expressions(
         under = g[f"undereye_{side}"]
         for k, (lid_up, lid_lo) in enumerate(pairs):
             gap = lid_gap(lid_up, lid_lo)
+            # A crease held down under a low brow (see build_rig) travels less, in proportion,
+            # so the brow above it is not dragged along.
+            rise = float(np.dot(lm[lid_up] - points[int(crease[k])], fr.ey)) / fr.iod
+            cg = gap * min(1.0, max(rise, 0.0) / (0.6 * gap + 0.06))
             # Blink: the upper lid travels 90% of the opening, the lower lid 10%.
             mv(f"eyeBlink{s_name}", lid_up, 0, 0.9 * gap)
             mv(f"eyeBlink{s_name}", lid_lo, 0, -0.1 * gap)
-            mv(f"eyeBlink{s_name}", int(crease[k]), 0, 0.45 * gap)
+            mv(f"eyeBlink{s_name}", int(crease[k]), 0, 0.45 * cg)
             mv(f"eyeWide{s_name}", lid_up, 0, -0.35 * gap)
-            mv(f"eyeWide{s_name}", int(crease[k]), 0, -0.2 * gap)
+            mv(f"eyeWide{s_name}", int(crease[k]), 0, -0.2 * cg)
             mv(f"eyeSquint{s_name}", lid_lo, 0, -0.3 * gap)
             mv(f"eyeSquint{s_name}", lid_up, 0, 0.1 * gap)
             mv(f"eyeSquint{s_name}", int(under[k]), 0, -0.15 * gap)
             mv(f"eyeLookUp{s_name}", lid_up, 0, -0.12 * gap)
-            mv(f"eyeLookUp{s_name}", int(crease[k]), 0, -0.08 * gap)
+            mv(f"eyeLookUp{s_name}", int(crease[k]), 0, -0.08 * cg)
             mv(f"eyeLookDown{s_name}", lid_up, 0, 0.3 * gap)
             mv(f"eyeLookDown{s_name}", lid_lo, 0, 0.05 * gap)
-            mv(f"eyeLookDown{s_name}", int(crease[k]), 0, 0.15 * gap)
+            mv(f"eyeLookDown{s_name}", int(crease[k]), 0, 0.15 * cg)
         # Looking in/out drags the lids' apex a little the same way.
         lids = [p for pr in pairs for p in pr]
         mv(f"eyeLookOut{s_name}", lids, sgn[s_name] * 0.02, 0)
@@ -505,12 +545,13 @@ def fit_rest_curves(landmarks: np.ndarray) -> np.ndarray:
     def v(p: np.ndarray) -> float:
         return float(np.dot(p - fr.origin, fr.ey)) / fr.iod
 
+    _, msy = mouth_scale(lm, fr)  # the rig's mouth motion is scaled so; its measure is too
     gap = v(lm[[65, 66, 67]].mean(axis=0)) - v(lm[[61, 62, 63]].mean(axis=0))
-    rest[CURVE_INDEX["jawOpen"]] = float(np.clip(gap / 0.5, 0.0, 1.0))
+    rest[CURVE_INDEX["jawOpen"]] = float(np.clip(gap / (0.5 * msy), 0.0, 1.0))
     lip_line = (v(lm[62]) + v(lm[66])) / 2
     for name, corner in (("Right", 48), ("Left", 54)):
         # Neutral mouths hold their corners about 0.02 IOD above the lip line.
-        lift = lip_line - v(lm[corner]) - 0.02
+        lift = (lip_line - v(lm[corner])) / msy - 0.02
         rest[CURVE_INDEX[f"mouthSmile{name}"]] = float(np.clip(lift / 0.13, 0.0, 1.0))
         rest[CURVE_INDEX[f"mouthFrown{name}"]] = float(np.clip(-lift / 0.1, 0.0, 1.0))
     for name, pairs in (("Right", _LID_PAIRS_R), ("Left", _LID_PAIRS_L)):

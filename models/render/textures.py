@@ -133,6 +133,47 @@ def head_and_shoulders_alpha(image: np.ndarray, landmarks: np.ndarray) -> np.nda
     return np.clip(soft * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+# A background counts as one flat colour when this share of the border pixels lies within
+# BACKGROUND_TOLERANCE (per channel, 0..255) of their median: drawings and renders on a solid
+# fill do, photographs do not (the test photos: at most 0.27).
+SOLID_BORDER_SHARE = 0.6
+BACKGROUND_TOLERANCE = 12
+
+
+def solid_background(image: np.ndarray) -> np.ndarray | None:
+    """The background colour ``uint8 [3]`` when the image's border is one flat colour, else
+    None."""
+    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]]).astype(np.int16)
+    colour = np.median(border, axis=0)
+    close = np.abs(border - colour).max(axis=1) <= BACKGROUND_TOLERANCE
+    if close.mean() < SOLID_BORDER_SHARE:
+        return None
+    return np.asarray(np.round(colour), np.uint8)
+
+
+def keyed_alpha(image: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Alpha ``uint8 [H, W]`` of everything but the flat background of ``colour`` that reaches
+    the image border. Line art stays whole: its dark outlines are far from any fill colour, and
+    regions of the fill colour enclosed by the character (a white collar) stay opaque."""
+    dist = np.abs(image.astype(np.int16) - colour.astype(np.int16)).max(axis=2)
+    near = (dist <= BACKGROUND_TOLERANCE).astype(np.uint8)
+    _, labels = cv2.connectedComponents(near, connectivity=4)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    background = np.isin(labels, edge[edge > 0])
+    # Anti-aliased edges: the pixels next to the fill are partly fill; their coverage is how far
+    # their colour is from the fill (up to 4 tolerances away counts as opaque).
+    ring = cv2.dilate(background.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    ring &= ~background
+    alpha = np.where(background, 0.0, 1.0)
+    alpha[ring] = np.clip(dist[ring] / (4.0 * BACKGROUND_TOLERANCE), 0.0, 1.0)
+    return np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def flat_background_plate(image: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """A background plate of one colour (the fill behind a drawing, or behind transparency)."""
+    return np.ascontiguousarray(np.broadcast_to(colour.astype(np.uint8), image.shape))
+
+
 def background_plate(image: np.ndarray, alpha: np.ndarray, iod: float) -> np.ndarray:
     """The scene behind the character: alpha region (dilated) inpainted from its surroundings.
 
@@ -166,22 +207,44 @@ def _eye_polygon(lm: np.ndarray, eye: np.ndarray) -> np.ndarray:
     return closed_curve(lm[eye])
 
 
-def closed_plate(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """Portrait with mouth interior and eye openings painted over with lip and lid skin."""
+def skin_colour(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The face's skin colour ``float32 [3]``: the median of the cheeks between the lower lids,
+    the nose and the mouth corners, leaving out drawn lines and shadows (the darkest third)."""
+    h, w = image.shape[:2]
+    region = np.zeros((h, w), np.uint8)
+    for lid, nose, corner in (((40, 41), 31, 48), ((46, 47), 35, 54)):
+        tri = np.array([landmarks[lid[0]], landmarks[lid[1]], landmarks[corner], landmarks[nose]])
+        cv2.fillConvexPoly(region, np.round(tri).astype(np.int32), 1)
+    px = image[region > 0].astype(np.float32)
+    if len(px) < 8:
+        px = image[max(int(landmarks[30, 1]), 0) : int(landmarks[30, 1]) + 1].reshape(-1, 3)
+        px = px.astype(np.float32)
+    lum = px.mean(axis=1)
+    lit = px[lum >= np.percentile(lum, 33)]
+    return np.median(lit if len(lit) else px, axis=0).astype(np.float32)
+
+
+def closed_plate(
+    image: np.ndarray, landmarks: np.ndarray, skin: np.ndarray | None = None
+) -> np.ndarray:
+    """Portrait with mouth interior and eye openings painted over with lip and lid skin.
+
+    ``skin``: for drawn faces, the eye openings are filled with this flat colour rather than
+    inpainted from their surroundings (thick lash lines and outlines would smear into them)."""
     h, w = image.shape[:2]
     d = FaceFrame.from_landmarks(landmarks).iod
     out = image.copy()
     holes = np.zeros((h, w), np.uint8)
-    for poly in (
-        _inner_mouth_polygon(landmarks),
-        _eye_polygon(landmarks, EYE_R),
-        _eye_polygon(landmarks, EYE_L),
-    ):
-        holes = np.maximum(holes, (polygon_mask((h, w), poly) > 0.02).astype(np.uint8))
-    holes = cv2.dilate(holes, np.ones((3, 3), np.uint8))
+    eyes = np.zeros((h, w), np.uint8)
+    for poly in (_eye_polygon(landmarks, EYE_R), _eye_polygon(landmarks, EYE_L)):
+        eyes = np.maximum(eyes, (polygon_mask((h, w), poly) > 0.02).astype(np.uint8))
+    mouth = (polygon_mask((h, w), _inner_mouth_polygon(landmarks)) > 0.02).astype(np.uint8)
+    holes = cv2.dilate(np.maximum(mouth, eyes if skin is None else 0), np.ones((3, 3), np.uint8))
     if holes.any():
         radius = max(3, int(0.06 * d))
         out = cv2.inpaint(out, holes * 255, radius, cv2.INPAINT_TELEA)
+    if skin is not None:
+        out[eyes > 0] = np.clip(skin, 0, 255).astype(np.uint8)
     return out
 
 
@@ -247,8 +310,12 @@ def _paste_rgba(dst: np.ndarray, src: np.ndarray, x: int, y: int) -> None:
     dst[y0:y1, x0:x1, 3] = np.clip(oa[..., 0] * 255, 0, 255).astype(np.uint8)
 
 
-def mouth_textures(image: np.ndarray, landmarks: np.ndarray) -> TextureSet:
-    """Upper (skull-fixed) and lower (jaw-fixed) mouth interior sprites and the cavity colour."""
+def mouth_textures(
+    image: np.ndarray, landmarks: np.ndarray, skin: np.ndarray | None = None
+) -> TextureSet:
+    """Upper (skull-fixed) and lower (jaw-fixed) mouth interior sprites and the cavity colour.
+
+    ``skin`` (drawn faces): the cavity takes its hue from the drawing's mouth line."""
     h, w = image.shape[:2]
     fr = FaceFrame.from_landmarks(landmarks)
     d = fr.iod
@@ -278,6 +345,12 @@ def mouth_textures(image: np.ndarray, landmarks: np.ndarray) -> TextureSet:
         hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)[interior]
         bright = (hsv[:, 2] > 140) & (hsv[:, 1] < 90)
         teeth_visible = bright.mean() > 0.2
+    elif skin is not None and around.any():
+        # A drawn mouth shut at rest is a line (or thin lips): its darkest pixels give the hue.
+        px = image[around].astype(np.float32)
+        lum = px.mean(axis=1)
+        line = px[lum <= np.percentile(lum, 15)].mean(axis=0)
+        cavity = 0.5 * cavity + 0.5 * np.minimum(line * 0.6, skin * 0.45)
 
     # Upper layer, fixed to the skull.
     uy0 = int(np.floor(upper_y - 0.3 * d))
@@ -350,8 +423,64 @@ def mouth_textures(image: np.ndarray, landmarks: np.ndarray) -> TextureSet:
 # --- eyes -----------------------------------------------------------------------------------
 
 
-def eye_textures(image: np.ndarray, landmarks: np.ndarray) -> TextureSet:
-    """Per eye: eyeball sprite (sclera, iris removed, extended under the lids) and iris sprite."""
+def _drawn_lid(
+    image: np.ndarray,
+    box: tuple[int, int, int, int],
+    pts: np.ndarray,
+    opening: np.ndarray,
+    skin: np.ndarray,
+    iod: float,
+) -> np.ndarray:
+    """Lid sprite ``uint8 [h, w, 3]`` for a drawn eye: flat skin, and the closed lid's line
+    (in the colour of the drawing's lash line) where the upper lid comes to rest in a blink."""
+    x0, y0, x1, y1 = box
+    crop = image[y0:y1, x0:x1].astype(np.float32)
+    # The lash line: the dark band just above the opening.
+    lash_px = max(2, round(0.08 * iod))
+    kernel = np.zeros((2 * lash_px + 1, 3), np.uint8)
+    kernel[lash_px:, :] = 1
+    band = (cv2.dilate((opening > 0.5).astype(np.uint8), kernel) > 0) & (opening <= 0.5)
+    if band.any():
+        px = crop[band]
+        lash = px[px.mean(axis=1) <= np.percentile(px.mean(axis=1), 20)].mean(axis=0)
+        lash = np.minimum(lash, skin * 0.4)
+    else:
+        lash = skin * 0.3
+    h, w = y1 - y0, x1 - x0
+    rows = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+    lid = np.broadcast_to(skin * (0.94 + 0.06 * rows), (h, w, 3)).copy()
+    # dlib eye order: 0 and 3 are the corners, 1-2 the upper lid over 5-4 the lower lid; a
+    # blink brings the upper lid 90 % of the way down (the rig's eyeBlink).
+    closed = np.array(
+        [
+            pts[0],
+            pts[1] + 0.9 * (pts[5] - pts[1]),
+            pts[2] + 0.9 * (pts[4] - pts[2]),
+            pts[3],
+        ],
+        np.float32,
+    ) - np.array([x0, y0], np.float32)
+    width = max(2, round(0.035 * iod))
+    cv2.polylines(
+        lid,
+        [np.round(closed * 16).astype(np.int32)],
+        False,
+        tuple(float(c) for c in lash),
+        width,
+        cv2.LINE_AA,
+        4,
+    )
+    return np.clip(lid, 0, 255).astype(np.uint8)
+
+
+def eye_textures(
+    image: np.ndarray, landmarks: np.ndarray, skin: np.ndarray | None = None
+) -> TextureSet:
+    """Per eye: eyeball sprite (sclera, iris removed, extended under the lids) and iris sprite.
+
+    ``skin`` (drawn faces): the iris is sized from the drawing (anime irises fill most of the
+    opening) and the lid is flat skin with the closed lid's line, not inpainted from the
+    surroundings (which are thick lash lines and outlines in a drawing)."""
     h, w = image.shape[:2]
     d = FaceFrame.from_landmarks(landmarks).iod
     out: TextureSet = {}
@@ -372,6 +501,11 @@ def eye_textures(image: np.ndarray, landmarks: np.ndarray) -> TextureSet:
         # Iris: the dark disc inside the opening — darkness-weighted centroid, radius from width.
         r_iris = 0.21 * ew
         if inside.sum() >= 4:
+            if skin is not None:
+                # The iris is the darker half of the opening; its area gives the radius.
+                vals = lum[inside]
+                dark = inside & (lum < (np.percentile(vals, 5) + np.percentile(vals, 95)) / 2)
+                r_iris = float(np.clip(np.sqrt(dark.sum() / np.pi), 0.21 * ew, 0.45 * ew))
             darkness = np.where(inside, np.clip(lum.max() - lum, 0, None), 0.0) ** 2
             yy, xx = np.mgrid[0 : y1 - y0, 0 : x1 - x0]
             tot = darkness.sum()
@@ -419,7 +553,10 @@ def eye_textures(image: np.ndarray, landmarks: np.ndarray) -> TextureSet:
         kernel = np.zeros((2 * lash + 1, 3), np.uint8)
         kernel[lash:, :] = 1  # a kernel hanging below its anchor grows the mask upward
         hole = cv2.dilate((ap > 0.02).astype(np.uint8), kernel)
-        lid = cv2.inpaint(image[y0:y1, x0:x1], hole * 255, max(3, lash), cv2.INPAINT_TELEA)
+        if skin is None:
+            lid = cv2.inpaint(image[y0:y1, x0:x1], hole * 255, max(3, lash), cv2.INPAINT_TELEA)
+        else:
+            lid = _drawn_lid(image, (x0, y0, x1, y1), pts, ap, skin, d)
         lid_rgba = np.dstack([lid, np.full(lid.shape[:2], 255, np.uint8)])
         out[f"eye_{side}_lid"] = lid_rgba
         out[f"eye_{side}_lid.origin"] = np.array([x0, y0], np.float32)

@@ -1,0 +1,1 @@
+"""``lpm studio``: the designers' workbench in the browser (character setup, emote preview)."""
