@@ -32,7 +32,11 @@ CROP_SCALE = 2.6  # square crop side over face size (head and shoulders)
 CROP_SHIFT_DOWN = 0.15  # crop centre below the face centre, in face sizes (shows shoulders)
 
 DETECTOR_NAME = "dlib HOG frontal face detector (68-point landmarks)"
-MANUAL_ROUTE = "such faces are set up by hand with key points (--points points.json, coming next)"
+# How to set up a face the detector does not find ({portrait}: the portrait's file name).
+MANUAL_ROUTE = (
+    "to rig such a face, place its key points by hand: lpm prep {portrait} --points points.json "
+    "(format in docs/keypoints.md), or use lpm studio"
+)
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -228,9 +232,9 @@ def choose_face(
     if not faces:
         raise NoFaceError(
             name,
-            f"no face found by the {DETECTOR_NAME}; it needs a roughly frontal human face in a "
-            f"photo or realistic painting (anime, cartoon and low-poly faces are not found) — "
-            f"{MANUAL_ROUTE}",
+            f"no human face found by the {DETECTOR_NAME}; it needs a roughly frontal human face "
+            "in a photo or realistic painting (anime, cartoon, low-poly and animal faces are not "
+            f"found) — {MANUAL_ROUTE.format(portrait=name)}",
         )
     index = 0 if face_index is None else face_index
     if not 0 <= index < len(faces):

@@ -87,7 +87,13 @@ class CharacterRegistry:
         )
         self.directory.mkdir(parents=True, exist_ok=True)
         asset.save(self.directory / f"{character_id}.lpmchar")
-        character = Character(character_id, asset, WarpRenderer(asset), image_path.name)
+        return self.add(character_id, asset, image_path.name)
+
+    def add(self, character_id: str, asset: CharacterAsset, source: str) -> Character:
+        """Serve an already built ``asset`` as ``character_id``, replacing any character of that
+        id (sessions showing it pick the new one up on their next frame). ``source``: where it
+        came from, for display."""
+        character = Character(character_id, asset, WarpRenderer(asset), source)
         with self._lock:
             self._loaded[character_id] = character
         return character

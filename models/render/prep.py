@@ -24,9 +24,6 @@ import numpy as np
 
 from models.face import FaceModels, detect_faces, face_descriptor, landmarks68
 from models.portrait import (
-    DETECTOR_NAME,
-    ChosenFace,
-    NoFaceError,
     Portrait,
     choose_face,
     crop_square,
@@ -95,7 +92,7 @@ def prepare_character(
         lm = crop.map_points(source_lm)
         setup = "keypoints"
     else:
-        chosen = _detect(portrait, face_index, models)
+        chosen = choose_face(portrait, face_index, models)
         face_box = chosen.box
         crop = crop_square(portrait, chosen.landmarks, size)
         # Landmarks again on the crop at asset resolution: sharper than mapping the source ones.
@@ -187,27 +184,13 @@ def _alpha_and_background(
     return alpha, tex.background_plate(image, alpha, iod)
 
 
-def _detect(portrait: Portrait, face_index: int | None, models: FaceModels) -> ChosenFace:
-    try:
-        return choose_face(portrait, face_index, models)
-    except NoFaceError:
-        raise NoFaceError(
-            portrait.name,
-            f"no human face found by the {DETECTOR_NAME} (it finds roughly frontal faces in "
-            "photos and realistic paintings, not anime, cartoon, low-poly or animal faces); "
-            "to rig this face anyway, place its key points by hand: lpm prep "
-            f"{portrait.name} --points points.json (format in docs/keypoints.md), or use "
-            "lpm studio",
-        ) from None
-
-
 def detect_keypoints(
     source: str | Path | Portrait, face_index: int | None = None
 ) -> tuple[KeyPoints, Portrait]:
     """Key points of the detected face (source pixels), to pre-fill a hand setup; raises the
     detector path's :class:`~models.portrait.PortraitError` when there is none."""
     portrait = source if isinstance(source, Portrait) else load_portrait(Path(source))
-    chosen = _detect(portrait, face_index, FaceModels.default())
+    chosen = choose_face(portrait, face_index, FaceModels.default())
     return keypoints_from_landmarks(chosen.landmarks, portrait.size), portrait
 
 

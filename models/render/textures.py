@@ -9,7 +9,9 @@
   when teeth show) and a lower layer fixed to the jaw (tongue and lower teeth), drawn over a
   cavity colour — together they work at any jaw opening;
 * eyeball sprites: the sclera with the iris removed, and the iris as a separate disc that moves
-  with gaze.
+  with gaze; for drawn eyes (faces set up from key points) also the eye's ``cover`` (opening,
+  outline and what it encloses: ``uint8 [h, w]``, what a shut lid hides) and its ``lash`` (the
+  drawn line above the opening, RGBA: the lid line a blink slides down).
 
 Every sprite is RGBA with its top-left ``origin`` in asset pixels (key ``<name>.origin``).
 """
@@ -422,6 +424,71 @@ def mouth_textures(
 
 # --- eyes -----------------------------------------------------------------------------------
 
+# A drawn eye is more than its opening: the dark outline and lash line around it and what they
+# enclose. Outline pixels are darker than DRAWN_LINE_LUM of the skin's luminance and reach at
+# most DRAWN_EYE_REACH_IOD beyond the opening (brows and hair stay out: they are lighter, or
+# separated from the eye by skin).
+DRAWN_LINE_LUM = 0.55
+DRAWN_EYE_REACH_IOD = 0.12
+
+
+def drawn_eye_cover(
+    crop: np.ndarray, opening: np.ndarray, skin: np.ndarray, iod: float
+) -> np.ndarray:
+    """Coverage ``float32 [h, w]`` in 0..1 of a drawn eye in ``crop`` ``[h, w, 3]``: the opening
+    (``opening``, coverage of the landmark outline), grown through the dark outline pixels
+    connected to it, holes enclosed by the outline filled, anti-aliased by a pixel."""
+    lum = crop.astype(np.float32).mean(axis=2)
+    dark = (lum < DRAWN_LINE_LUM * float(np.mean(skin))).astype(np.uint8)
+    cover = (opening > 0.5).astype(np.uint8)
+    step = np.ones((3, 3), np.uint8)
+    for _ in range(max(1, round(DRAWN_EYE_REACH_IOD * iod))):  # geodesic growth, 1 px a step
+        grown = cv2.dilate(cover, step) & np.maximum(dark, cover)
+        if np.array_equal(grown, cover):
+            break
+        cover = grown
+    # What the outline encloses (sclera and iris the landmark outline missed) is eye too.
+    h, w = cover.shape
+    flood = np.pad(1 - cover, 1, constant_values=1)
+    reach = np.zeros((h + 4, w + 4), np.uint8)
+    cv2.floodFill(flood, reach, (0, 0), 2)
+    cover = np.maximum(cover, (flood[1:-1, 1:-1] == 1).astype(np.uint8))
+    cover = np.maximum(cover, (opening > 0.02).astype(np.uint8))
+    cover = cv2.dilate(cover, step).astype(np.float32)
+    return np.asarray(cv2.GaussianBlur(cover, (0, 0), 0.7), np.float32)
+
+
+# Pixels within this distance (per channel, 0..255) of the skin colour are skin to a drawn lid.
+LID_SKIN_TOLERANCE = 48
+
+# Where a drawn eye's upper lid comes to rest when shut: the chord between the corners sagging
+# this share of the way toward the lower lid (a gentle arc, not the lower lid's deep curve).
+CLOSED_LID_SAG = 0.2
+
+
+def closed_lid(eye: np.ndarray) -> np.ndarray:
+    """Where the landmarks of a drawn eye ``[6, 2]`` (dlib order) lie when it is shut: ``[6, 2]``
+    with the upper lid's (1 and 2) moved onto the closed lid's arc, the rest unchanged."""
+    eye = np.asarray(eye, np.float32)
+    out = eye.copy()
+    a, chord = eye[0], eye[3] - eye[0]
+    for up, lo in ((1, 5), (2, 4)):
+        t = float(np.dot(eye[up] - a, chord) / max(float(np.dot(chord, chord)), 1e-6))
+        on_chord = a + float(np.clip(t, 0.0, 1.0)) * chord
+        out[up] = on_chord
+        out[up, 1] += CLOSED_LID_SAG * max(float(eye[lo, 1] - on_chord[1]), 0.0)
+    return out
+
+
+def upper_lid_rows(eye: np.ndarray, x0: float, width: int) -> np.ndarray:
+    """Height ``float32 [width]`` of an eye's upper lid (its densified outline from landmark 0 to
+    landmark 3, dlib's eye order; ``eye`` ``[6, 2]``) at the columns x0 … x0 + width - 1; beyond
+    the corners, the corners' own height."""
+    curve = closed_curve(eye, 4)[: 3 * 4 + 1]
+    order = np.argsort(curve[:, 0])
+    xs = x0 + np.arange(width, dtype=np.float32)
+    return np.interp(xs, curve[order, 0], curve[order, 1]).astype(np.float32)
+
 
 def _drawn_lid(
     image: np.ndarray,
@@ -430,9 +497,11 @@ def _drawn_lid(
     opening: np.ndarray,
     skin: np.ndarray,
     iod: float,
+    cover: np.ndarray,
 ) -> np.ndarray:
-    """Lid sprite ``uint8 [h, w, 3]`` for a drawn eye: flat skin, and the closed lid's line
-    (in the colour of the drawing's lash line) where the upper lid comes to rest in a blink."""
+    """Lid sprite ``uint8 [h, w, 3]`` for a drawn eye: the skin around the drawn eye (its
+    ``cover``, outline included) continued over it, and the closed lid's line (in the colour of
+    the drawing's lash line) where the upper lid comes to rest in a blink."""
     x0, y0, x1, y1 = box
     crop = image[y0:y1, x0:x1].astype(np.float32)
     # The lash line: the dark band just above the opening.
@@ -446,20 +515,19 @@ def _drawn_lid(
         lash = np.minimum(lash, skin * 0.4)
     else:
         lash = skin * 0.3
-    h, w = y1 - y0, x1 - x0
-    rows = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
-    lid = np.broadcast_to(skin * (0.94 + 0.06 * rows), (h, w, 3)).copy()
+    # The skin around the cover is the lid's colour and shading: a normalised convolution of the
+    # skin-coloured pixels outside it (brows, hair and lines left out), the skin colour where
+    # none is near.
+    hole = cv2.dilate((cover > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    near_skin = np.abs(crop - skin).max(axis=2) <= LID_SKIN_TOLERANCE
+    known = (near_skin & ~hole).astype(np.float32)
+    sigma = max(2.0, 0.1 * iod)
+    weight = cv2.GaussianBlur(known, (0, 0), sigma)[..., None] + 1e-3
+    smooth = (cv2.GaussianBlur(crop * known[..., None], (0, 0), sigma) + 1e-3 * skin) / weight
+    lid = np.where(hole[..., None], smooth, crop)
     # dlib eye order: 0 and 3 are the corners, 1-2 the upper lid over 5-4 the lower lid; a
-    # blink brings the upper lid 90 % of the way down (the rig's eyeBlink).
-    closed = np.array(
-        [
-            pts[0],
-            pts[1] + 0.9 * (pts[5] - pts[1]),
-            pts[2] + 0.9 * (pts[4] - pts[2]),
-            pts[3],
-        ],
-        np.float32,
-    ) - np.array([x0, y0], np.float32)
+    # drawn eye shuts along the closed lid's arc (the renderer's blink).
+    closed = closed_lid(pts)[:4] - np.array([x0, y0], np.float32)
     width = max(2, round(0.035 * iod))
     cv2.polylines(
         lid,
@@ -470,7 +538,7 @@ def _drawn_lid(
         cv2.LINE_AA,
         4,
     )
-    return np.clip(lid, 0, 255).astype(np.uint8)
+    return np.clip(lid + 0.5, 0, 255).astype(np.uint8)
 
 
 def eye_textures(
@@ -487,11 +555,13 @@ def eye_textures(
     for side, eye in (("r", EYE_R), ("l", EYE_L)):
         pts = landmarks[eye]
         ew = float(np.linalg.norm(pts[3] - pts[0]))
-        x0 = int(np.floor(pts[:, 0].min() - 0.15 * ew))
-        x1 = int(np.ceil(pts[:, 0].max() + 0.15 * ew))
+        # A drawn eye's sprites also hold its outline, up to DRAWN_EYE_REACH_IOD beyond.
+        margin = 0 if skin is None else int(np.ceil(DRAWN_EYE_REACH_IOD * d)) + 3
+        x0 = int(np.floor(pts[:, 0].min() - 0.15 * ew)) - margin
+        x1 = int(np.ceil(pts[:, 0].max() + 0.15 * ew)) + margin
         cy = float(pts[:, 1].mean())
-        y0 = int(np.floor(cy - 0.45 * ew))
-        y1 = int(np.ceil(cy + 0.45 * ew))
+        y0 = int(np.floor(cy - 0.45 * ew)) - margin
+        y1 = int(np.ceil(cy + 0.45 * ew)) + margin
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
         crop = image[y0:y1, x0:x1].astype(np.float32)
         poly = closed_curve(pts) - np.array([x0, y0], np.float32)
@@ -556,10 +626,25 @@ def eye_textures(
         if skin is None:
             lid = cv2.inpaint(image[y0:y1, x0:x1], hole * 255, max(3, lash), cv2.INPAINT_TELEA)
         else:
-            lid = _drawn_lid(image, (x0, y0, x1, y1), pts, ap, skin, d)
+            cover = drawn_eye_cover(crop, ap, skin, d)
+            lid = _drawn_lid(image, (x0, y0, x1, y1), pts, ap, skin, d, cover)
         lid_rgba = np.dstack([lid, np.full(lid.shape[:2], 255, np.uint8)])
         out[f"eye_{side}_lid"] = lid_rgba
         out[f"eye_{side}_lid.origin"] = np.array([x0, y0], np.float32)
+        if skin is not None:
+            # A drawn eye closes under a lid drawn over all of it (cover, ``[h, w]`` uint8),
+            # and its lid line is the drawing's own: the outline above the opening (lash).
+            rows = np.arange(y1 - y0, dtype=np.float32)[:, None]
+            lid_y = upper_lid_rows(pts, x0, x1 - x0)[None, :] - y0
+            above = np.clip(lid_y - rows + 0.5, 0.0, 1.0)
+            out[f"eye_{side}_cover"] = np.clip(cover * 255 + 0.5, 0, 255).astype(np.uint8)
+            out[f"eye_{side}_cover.origin"] = np.array([x0, y0], np.float32)
+            # Only the line itself slides with the lid: iris or sclera above the landmark
+            # outline goes under the lid like the rest of the opening.
+            line = np.clip((DRAWN_LINE_LUM - lum / float(np.mean(skin))) / 0.15, 0.0, 1.0)
+            lash_a = np.clip(cover * above * line * 255 + 0.5, 0, 255).astype(np.uint8)
+            out[f"eye_{side}_lash"] = np.dstack([image[y0:y1, x0:x1], lash_a])
+            out[f"eye_{side}_lash.origin"] = np.array([x0, y0], np.float32)
         # Iris sprite: the photo's iris where visible, its mean colour where the lids hid it.
         ir = int(np.ceil(r_iris)) + 1
         ix0, iy0 = int(np.floor(icx)) - ir, int(np.floor(icy)) - ir

@@ -13,6 +13,12 @@ Per frame (everything below is precomputed once per asset):
 4. Composite over the background plate (revealed by head motion), then draw the eyeballs (iris
    shifted by gaze) through the current lid openings and the mouth interior (cavity, skull-fixed
    upper teeth, jaw-fixed tongue and lower teeth) through the current inner-lip outline.
+
+Drawn eyes (assets with ``eye_*_cover`` and ``eye_*_lash`` sprites: faces set up from key
+points) blink without the warp: stretching a drawing's thick outline between the lid and the
+brow smears it into "V" shapes and drags the brow. Instead the drawing's own upper lid line
+(``lash``) slides down column by column as the upper lid sweeps the opening, lid skin fills the
+eye behind it, and at full closure the lid covers the whole drawn eye, outline included.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import numpy as np
 from models.motion import CURVE_INDEX, NUM_CURVES, clamp_curves
 from models.render.asset import CharacterAsset
 from models.render.rig import EYE_L, EYE_R, FaceRig, depth_at, head_weight, roll_center
-from models.render.textures import closed_curve
+from models.render.textures import closed_curve, closed_lid, upper_lid_rows
 
 _HEAD = [CURVE_INDEX[n] for n in ("headYaw", "headPitch", "headRoll")]
 _TONGUE_OUT = CURVE_INDEX["tongueOut"]
@@ -34,6 +40,7 @@ _GAZE = {
     "l": (CURVE_INDEX["leftEyeYaw"], CURVE_INDEX["leftEyePitch"]),
 }
 _INNER_PAIRS = ((61, 67), (62, 66), (63, 65))
+_BLINK = {"r": CURVE_INDEX["eyeBlinkRight"], "l": CURVE_INDEX["eyeBlinkLeft"]}
 _LASH_RGB = (45, 32, 28)  # lash line colour where the lids meet
 
 
@@ -146,6 +153,20 @@ class WarpRenderer:
         rel = grid - roll_center(rig.head_center, rig.neck_pivot)
         fields[roll, :, 0] = rel[:, 1] * hwgt
         fields[roll, :, 1] = -rel[:, 0] * hwgt
+        # A drawn eye blinks in the eye layer (module docstring): its blink moves no pixels.
+        # There the upper lid sweeps down to the closed lid's arc by full blink and the lower
+        # lid (the drawing's lower outline) stays: ``_drawn_blink`` replaces the rig's blink
+        # motion of the eye's landmarks, [6, 2] px per unit of blink above rest.
+        self._drawn_blink: dict[str, np.ndarray] = {}
+        self._drawn_full: dict[str, float] = {}  # blink above rest that shuts the eye
+        for side, eye in (("r", EYE_R), ("l", EYE_L)):
+            if f"eye_{side}_lash" not in asset.textures:
+                continue
+            fields[_BLINK[side]] = 0.0
+            to_go = 1.0 - min(float(self._rest[_BLINK[side]]), 0.9)
+            sweep = (closed_lid(rig.points[eye]) - rig.points[eye]) / to_go
+            self._drawn_blink[side] = sweep - rig.deltas[_BLINK[side]][eye]
+            self._drawn_full[side] = to_go
         self._fields = np.ascontiguousarray(fields.reshape(NUM_CURVES, -1), dtype=np.float32)
 
         # Layers.
@@ -280,19 +301,30 @@ class WarpRenderer:
             bx0, by0, bx1, by1 = box
             box_origin = np.array([bx0 + self._roi[0], by0 + self._roi[1]], np.float32)
             shape = (by1 - by0, bx1 - bx0)
-            poly = closed_curve(posed[eye], 4) - box_origin
+            drawn = side in self._drawn_blink
+            lids = posed[eye]
+            if drawn:
+                lids = lids + float(offsets[_BLINK[side]]) * self._drawn_blink[side]
+            poly = closed_curve(lids, 4) - box_origin
             mask8 = _fill(shape, poly)
             region = np.ascontiguousarray(rgb[by0:by1, bx0:bx1])
             # Lids closed over part of the rest opening: lid skin there, then the lash line.
-            closing = min(
-                max(1.0 - _area(posed[eye]) / max(self._eye_rest_area[side], 1e-3), 0.0), 1.0
-            )
+            closing = min(max(1.0 - _area(lids) / max(self._eye_rest_area[side], 1e-3), 0.0), 1.0)
+            # A drawn eye's lower part (eyeball and lower outline) goes under the lid from 70 %
+            # to 95 % of a blink, where the upper lid nears the closed lid's arc.
+            under = 0.0
+            if drawn:
+                shut = float(offsets[_BLINK[side]]) / self._drawn_full[side]
+                under = float(np.clip((shut - 0.7) / 0.25, 0.0, 1.0))
             if closing > 0.01:
-                rest_mask8 = _fill(shape, closed_curve(rest[eye] + skull, 4) - box_origin)
-                lid_w = cv2.subtract(rest_mask8, mask8).astype(np.float32) * (1.0 / 255.0)
                 lid = self._sprite(f"eye_{side}_lid", skull, box)
+                if drawn:
+                    lid_w = self._drawn_lid_weights(side, skull, box, lids, under)
+                else:
+                    rest_mask8 = _fill(shape, closed_curve(rest[eye] + skull, 4) - box_origin)
+                    lid_w = cv2.subtract(rest_mask8, mask8).astype(np.float32) * (1.0 / 255.0)
                 region = cv2.blendLinear(lid, region, lid_w, 1.0 - lid_w)
-            if mask8.any():
+            if mask8.any() and under < 1.0:
                 content = self._sprite(f"eye_{side}_ball", skull, box)
                 gain = self.config.gaze_gain * float(self._tex[f"eye_{side}_width"][0])
                 yaw, pitch = self._gaze(side, offsets)
@@ -302,9 +334,13 @@ class WarpRenderer:
                 content = cv2.blendLinear(
                     np.ascontiguousarray(iris[..., :3]), content, ia, 1.0 - ia
                 )
-                m = mask8.astype(np.float32) * (1.0 / 255.0)
+                m = mask8.astype(np.float32) * ((1.0 - under) / 255.0)
                 region = cv2.blendLinear(content, region, m, 1.0 - m)
-            if closing > 0.05:
+            if drawn and closing > 0.01:
+                region = _over_u8(
+                    region, self._drawn_lash(side, skull, box, rest[eye] + skull, lids)
+                )
+            elif closing > 0.05:
                 line = np.zeros(shape, np.uint8)
                 width = max(1, round(0.02 * self._rig.iod))
                 upper = _upper_lid(poly, len(eye))
@@ -315,6 +351,53 @@ class WarpRenderer:
                 lash = np.full((*shape, 3), _LASH_RGB, np.uint8)
                 region = cv2.blendLinear(lash, region, w, 1.0 - w)
             rgb[by0:by1, bx0:bx1] = region
+
+    def _box_columns(self, box: tuple[int, int, int, int]) -> tuple[float, int]:
+        """Asset x of a box's first column, and its width."""
+        return float(box[0] + self._roi[0]), box[2] - box[0]
+
+    def _drawn_lid_weights(
+        self,
+        side: str,
+        skull: np.ndarray,
+        box: tuple[int, int, int, int],
+        lids: np.ndarray,
+        under: float,
+    ) -> np.ndarray:
+        """Lid weights ``float32 [h, w]`` over a drawn eye: its cover above the current upper
+        lid (where the lid has swept), and ``under`` (0..1) of all of it."""
+        cover = self._sprite(f"eye_{side}_cover", skull, box).astype(np.float32) * (1.0 / 255.0)
+        x0, width = self._box_columns(box)
+        top = float(box[1] + self._roi[1])
+        lid_y = upper_lid_rows(lids, x0, width)[None, :] - top
+        rows = np.arange(box[3] - box[1], dtype=np.float32)[:, None]
+        swept = np.clip(lid_y - rows + 0.5, 0.0, 1.0)
+        return np.ascontiguousarray(cover * np.maximum(swept, under), np.float32)
+
+    def _drawn_lash(
+        self,
+        side: str,
+        skull: np.ndarray,
+        box: tuple[int, int, int, int],
+        rest_eye: np.ndarray,
+        lids: np.ndarray,
+    ) -> np.ndarray:
+        """The drawing's upper lid line (RGBA ``[h, w, 4]``), each column moved down as far as
+        the upper lid has come down there."""
+        lash = self._sprite(f"eye_{side}_lash", skull, box)
+        x0, width = self._box_columns(box)
+        drop = upper_lid_rows(lids, x0, width) - upper_lid_rows(rest_eye, x0, width)
+        h = box[3] - box[1]
+        map_x = np.broadcast_to(np.arange(width, dtype=np.float32)[None, :], (h, width))
+        map_y = np.arange(h, dtype=np.float32)[:, None] - drop[None, :]
+        return cv2.remap(
+            lash,
+            np.ascontiguousarray(map_x),
+            np.ascontiguousarray(map_y, np.float32),
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
 
     def _gaze(self, side: str, offsets: np.ndarray) -> tuple[float, float]:
         """Eye rotation offsets (yaw right+, pitch down+) in radians. The rotation curves drive

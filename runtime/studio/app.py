@@ -63,9 +63,8 @@ from models.render.keypoints import (
     template_keypoints,
 )
 from models.render.prep import PrepError, detect_keypoints, prepare_character
-from models.render.warp import WarpRenderer
-from runtime.characters import DEFAULT_CHARACTER, Character, CharacterRegistry
-from runtime.config import ServerConfig, _default_character_dir
+from runtime.characters import DEFAULT_CHARACTER, CharacterRegistry
+from runtime.config import ServerConfig, default_character_dir
 from runtime.engine import Engine
 from runtime.studio.live import (
     SPEAK,
@@ -91,7 +90,7 @@ EMOTES = tuple(sorted(EXPRESSIONS | GESTURES))
 class StudioConfig:
     host: str = "127.0.0.1"  # loopback: the studio is a local tool
     port: int = 7800
-    character_dir: Path = field(default_factory=_default_character_dir)  # shared with serve
+    character_dir: Path = field(default_factory=default_character_dir)  # shared with serve
     size: int = 256  # character asset size and preview frame size, pixels
     fps: float = 25.0
 
@@ -103,23 +102,12 @@ class StudioConfig:
         self.character_dir = Path(self.character_dir).expanduser()
 
 
-class StudioRegistry(CharacterRegistry):
-    """The character registry, plus characters built in the studio (replacing any of the same
-    id: sessions showing it pick the new one up on their next frame)."""
-
-    def add(self, character_id: str, asset: CharacterAsset, source: str) -> Character:
-        character = Character(character_id, asset, WarpRenderer(asset), source)
-        with self._lock:
-            self._loaded[character_id] = character
-        return character
-
-
 class Studio:
     """The studio's state: the engine, uploads, builds and takes."""
 
     def __init__(self, config: StudioConfig) -> None:
         self.config = config
-        self.registry = StudioRegistry(config.character_dir, config.size)
+        self.registry = CharacterRegistry(config.character_dir, config.size)
         self.engine = Engine(
             ServerConfig(
                 fps=config.fps,
