@@ -41,6 +41,10 @@ class ChunkInputs:
     ``prompt``: the text prompt in force for this chunk ("smiles warmly", "nods"); a change of
     prompt between chunks starts the new emote at the chunk's first frame. ``None`` = no prompt.
     ``features``: optional per-frame log-mel, energy and pitch of each stream.
+    ``speak_ahead``: the speak audio of the frames right after the chunk, as far as the caller
+    knows it (a generator with a look-ahead reads as many frames as it hears ahead; ``None`` or
+    zeros where not known yet). Whole frames, float32 at 16 kHz; it is heard, never consumed:
+    the next chunk brings the same audio again as its own ``speak``.
     """
 
     num_frames: int
@@ -51,6 +55,7 @@ class ChunkInputs:
     # Per-frame features of each stream ("speak", "listen": models.logmel.FrameFeatures) when
     # the caller's front-end computed them; learned backends read log-mel from here.
     features: Mapping[str, Any] | None = None
+    speak_ahead: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self.num_frames * samples_per_frame(self.fps)
@@ -64,6 +69,16 @@ class ChunkInputs:
             if not np.isfinite(arr).all():
                 raise ValueError(f"{name} audio contains NaN or Inf")
             object.__setattr__(self, name, arr)
+        if self.speak_ahead is not None:
+            ahead = np.asarray(self.speak_ahead, dtype=np.float32)
+            spf = samples_per_frame(self.fps)
+            if ahead.ndim != 1 or ahead.size % spf:
+                raise ValueError(
+                    f"speak_ahead must be whole frames of {spf} samples (1-D), got {ahead.shape}"
+                )
+            if not np.isfinite(ahead).all():
+                raise ValueError("speak_ahead audio contains NaN or Inf")
+            object.__setattr__(self, "speak_ahead", ahead)
 
     @classmethod
     def silence(

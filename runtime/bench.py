@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 # Shared with the full benchmark (``lpm bench``), whose metrics module defines them.
 __all__ = [
+    "bench_online",
     "bench_performer",
     "bench_renderer",
     "best_lag_correlation",
@@ -114,6 +116,135 @@ def bench_performer(seconds: float) -> str:
         f"({seconds:.0f} s of speak + listen audio in {chunk}-frame chunks, "
         f"{seconds / elapsed:.0f}x real time)"
     )
+
+
+def _online_generators(
+    checkpoint: Path | None, preset: str | None, backends: list[str], tmp: Path
+) -> dict[str, Any]:
+    """One Online generator per backend: a checkpoint's, or an untrained ``preset`` model's."""
+    from models.online_export import export_onnx
+    from models.online_generator import OnlineGenerator, load_online_generator
+    from models.online_lpm import PRESETS, OnlineLPM
+
+    if preset is None:
+        return {
+            b: load_online_generator(checkpoint, backend=b, threads=1, cache_dir=tmp)
+            for b in backends
+        }
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r} (available: {', '.join(PRESETS)})")
+    model = OnlineLPM(PRESETS[preset]()).eval()
+    out: dict[str, Any] = {}
+    for b in backends:
+        if b == "torch":
+            out[b] = OnlineGenerator.from_model(model)
+        else:
+            export_onnx(model, tmp / "onnx")
+            out[b] = OnlineGenerator.from_onnx(tmp / "onnx", threads=1)
+    return out
+
+
+def bench_online(
+    checkpoint: Path | None = None,
+    preset: str | None = None,
+    backends: tuple[str, ...] = ("onnx", "torch"),
+    chunks: int = 200,
+    sessions: int = 16,
+    batched_steps: int = 25,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Online LPM speed per backend, one thread: model latency per chunk at batch 1
+    (median/p90/p99 ms, wall clock, and median CPU ms), the whole ``step`` of one session
+    (features, text, noise and model) as a multiple of real time, and ``step_many`` over
+    ``sessions`` sessions at once (chunks per second, sessions held in real time).
+
+    ``preset`` benches an untrained model of that size (speed does not depend on training);
+    otherwise ``checkpoint`` (default: the shipped one). Audio is random noise, no prompt."""
+    import tempfile
+
+    import torch
+
+    unknown = sorted(set(backends) - {"onnx", "torch"})
+    if unknown or not backends:
+        raise ValueError(f"unknown backend {', '.join(unknown) or backends!r}: use onnx, torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="lpm-bench-online-") as tmp:
+            generators = _online_generators(checkpoint, preset, list(backends), Path(tmp))
+            for name, gen in generators.items():
+                rows.append(_bench_one_online(name, gen, chunks, sessions, batched_steps, seed))
+    finally:
+        torch.set_num_threads(threads)
+    return rows
+
+
+def _bench_one_online(
+    name: str, gen: Any, chunks: int, sessions: int, batched_steps: int, seed: int
+) -> dict[str, Any]:
+    from models.online_generator import OnlineGenState
+
+    rng = np.random.default_rng(seed)
+    c, la, spf = gen.chunk_frames, gen.lookahead_frames, gen.spf
+    chunk_s = c / gen.fps
+    warm = 10
+
+    def inputs() -> ChunkInputs:
+        speak, listen, ahead = (
+            (0.1 * rng.standard_normal(k * spf)).astype(np.float32) for k in (c, c, la)
+        )
+        return ChunkInputs(c, speak, listen, None, gen.fps, speak_ahead=ahead if la else None)
+
+    # Model latency: the backend's step alone, a stream past its window fill.
+    state = gen.init_state(CharacterConditioning(), seed=seed)
+    wall, cpu = [], []
+    for k in range(warm + chunks):
+        prepared = gen.prepare(state, inputs())
+        feed = gen.model_inputs([prepared], 0)
+        t0, c0 = time.perf_counter(), time.thread_time()
+        _, model = gen.backend.run(state.model, feed)
+        t1, c1 = time.perf_counter(), time.thread_time()
+        state = OnlineGenState(model, prepared.speak_fe, prepared.listen_fe, prepared.rng, 0)
+        if k >= warm:
+            wall.append(t1 - t0)
+            cpu.append(c1 - c0)
+    lat = np.array(wall) * 1000.0
+
+    # One session, the whole step (features, text, noise, model), as a multiple of real time.
+    state = gen.init_state(CharacterConditioning(), seed=seed)
+    spent = 0.0
+    for k in range(warm + chunks):
+        chunk = inputs()
+        t0 = time.perf_counter()
+        _, state = gen.step(state, chunk)
+        if k >= warm:
+            spent += time.perf_counter() - t0
+    realtime_x = chunks * chunk_s / spent
+
+    # Many sessions in one model call per chunk.
+    states = [gen.init_state(CharacterConditioning(), seed=seed + i) for i in range(sessions)]
+    spent = 0.0
+    for k in range(3 + batched_steps):
+        batch = [inputs() for _ in range(sessions)]
+        t0 = time.perf_counter()
+        results = gen.step_many(states, batch)
+        if k >= 3:
+            spent += time.perf_counter() - t0
+        states = [st for _, st in results]
+    chunks_per_s = sessions * batched_steps / spent
+    return {
+        "backend": name,
+        "chunk_frames": c,
+        "latency_median_ms": float(np.median(lat)),
+        "latency_p90_ms": float(np.percentile(lat, 90)),
+        "latency_p99_ms": float(np.percentile(lat, 99)),
+        "latency_cpu_median_ms": float(np.median(cpu) * 1000.0),
+        "session_realtime_x": float(realtime_x),
+        "batch_sessions": sessions,
+        "batch_chunks_per_s": float(chunks_per_s),
+        "batch_realtime_sessions": float(chunks_per_s * chunk_s),
+    }
 
 
 def mouth_openings(frames: list[np.ndarray]) -> tuple[np.ndarray, float]:

@@ -126,6 +126,16 @@ def demo(
     out: Annotated[Path, typer.Option(help="Output video.")] = Path("demo.mp4"),
     size: Annotated[int, typer.Option(help="Output frame size in pixels.")] = 512,
     seed: Annotated[int, typer.Option(help="Performance seed.")] = 0,
+    generator: Annotated[
+        str | None, typer.Option(help="Performance generator: online or procedural.")
+    ] = None,
+    online_checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="Online LPM checkpoint (.safetensors + .json). Default: the shipped."),
+    ] = None,
+    online_backend: Annotated[
+        str, typer.Option(help="Online LPM backend: onnx (onnxruntime) or torch.")
+    ] = "onnx",
 ) -> None:
     """Animate a portrait through a short conversation and write demo.mp4 (+ .npc.wav, sheet)."""
     from models.render.prep import load_character
@@ -134,9 +144,16 @@ def demo(
         DEFAULT_PLAYER_LINE,
         DEFAULT_PROMPT,
         build_script,
+        make_generator,
         run_demo,
     )
 
+    try:
+        with console.status("loading the generator"):
+            performer = make_generator(generator, online_checkpoint, online_backend)
+    except (ValueError, OSError) as exc:  # unknown name, missing checkpoint
+        _fail(str(exc))
+        return
     try:
         with console.status("preparing the character"):
             asset = load_character(portrait, size=size)
@@ -160,6 +177,7 @@ def demo(
             size=size,
             seed=seed,
             progress=lambda done, total: bar.update(task, completed=done),
+            generator=performer,
         )
     for kind, path in paths.items():
         console.print(f"{kind:>8}: {path}")
@@ -283,6 +301,60 @@ def bench_performer(
     print(run(seconds))
 
 
+@bench_app.command("online")
+def bench_online_cmd(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="Online LPM checkpoint (.safetensors + .json). Default: the shipped."),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(help="Bench an untrained model of this size instead (tiny or small)."),
+    ] = None,
+    backends: Annotated[str, typer.Option(help="Comma list of onnx, torch.")] = "onnx,torch",
+    chunks: Annotated[int, typer.Option(help="Chunks timed at batch 1.")] = 200,
+    sessions: Annotated[int, typer.Option(help="Sessions stepped together.")] = 16,
+) -> None:
+    """Online LPM speed, one thread: model latency per chunk, real-time factor of one session,
+    throughput of many sessions batched into one model call."""
+    from rich.table import Table
+
+    from runtime.bench import bench_online
+
+    if checkpoint is not None and preset is not None:
+        _fail("--checkpoint and --preset do not go together")
+    try:
+        with console.status("benchmarking the Online LPM (one thread)"):
+            rows = bench_online(
+                checkpoint,
+                preset,
+                tuple(b.strip() for b in backends.split(",") if b.strip()),
+                chunks=chunks,
+                sessions=sessions,
+            )
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+        return
+    what = f"untrained {preset}" if preset else str(checkpoint or "shipped checkpoint")
+    c = rows[0]["chunk_frames"]
+    table = Table(title=f"lpm bench online: {what}, chunks of {c} frames, one thread")
+    columns = (
+        ("backend", "backend", "{}"),
+        ("latency_median_ms", "chunk median ms", "{:.2f}"),
+        ("latency_p90_ms", "p90 ms", "{:.2f}"),
+        ("latency_p99_ms", "p99 ms", "{:.2f}"),
+        ("latency_cpu_median_ms", "cpu median ms", "{:.2f}"),
+        ("session_realtime_x", "1 session × real time", "{:.1f}"),
+        ("batch_chunks_per_s", f"{sessions} sessions chunks/s", "{:.0f}"),
+        ("batch_realtime_sessions", "real-time sessions", "{:.0f}"),
+    )
+    for _, heading, _ in columns:
+        table.add_column(heading, justify="right")
+    for row in rows:
+        table.add_row(*(fmt.format(row[key]) for key, _, fmt in columns))
+    Console(width=200).print(table)
+
+
 @bench_app.command("lipsync")
 def bench_lipsync(
     video: Annotated[Path, typer.Argument(help="Rendered video (demo.mp4).")] = Path("demo.mp4"),
@@ -367,6 +439,16 @@ def serve(
     ] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda.")] = None,
     character_dir: Annotated[Path | None, typer.Option(help="Where .lpmchar files live.")] = None,
+    generator: Annotated[
+        str | None, typer.Option(help="Performance generator: online or procedural.")
+    ] = None,
+    online_checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="Online LPM checkpoint (.safetensors + .json). Default: the shipped."),
+    ] = None,
+    online_backend: Annotated[
+        str | None, typer.Option(help="Online LPM backend: onnx (onnxruntime) or torch.")
+    ] = None,
     secure: Annotated[
         bool | None, typer.Option("--secure/--insecure", help="CurveZMQ + TLS + token.")
     ] = None,
@@ -401,6 +483,9 @@ def serve(
             session_timeout_s=session_timeout,
             device=device,
             character_dir=character_dir,
+            generator=generator,
+            online_checkpoint=online_checkpoint,
+            online_backend=online_backend,
             log_json=log_json or None,
         )
         if secure is not None:
@@ -534,11 +619,13 @@ def keys(
 
 # Sub-apps in their own modules (they use the helpers above).
 from runtime.cli_data import data_app  # noqa: E402
+from runtime.cli_export import export_app  # noqa: E402
 from runtime.cli_train import eval_app, train_app  # noqa: E402
 
 app.add_typer(train_app, name="train")
 app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
+app.add_typer(export_app, name="export")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -16,8 +16,14 @@ from typing import Any
 
 from runtime.session import Pacing
 
+# The generator sessions use unless told otherwise (`lpm serve`, `lpm demo`, settings files).
+DEFAULT_GENERATOR = "procedural"
+GENERATORS = ("procedural", "online")
+ONLINE_BACKENDS = ("onnx", "torch")
 
-def _default_character_dir() -> Path:
+
+def default_character_dir() -> Path:
+    """Where prepared characters live unless configured: ``$XDG_CACHE_HOME/lpm/characters``."""
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return cache / "lpm" / "characters"
 
@@ -49,8 +55,10 @@ class ServerConfig:
     client_timeout_s: float = 5.0  # a client silent this long is gone (its sessions wait)
     horizon_s: float = 0.5  # speak frames may run this far ahead of real time
     device: str = "cpu"  # cpu or cuda (learned generators; the procedural one runs on CPU)
-    generator: str = "procedural"
-    character_dir: Path = field(default_factory=_default_character_dir)
+    generator: str = DEFAULT_GENERATOR  # procedural or online (the Online LPM)
+    online_checkpoint: Path | None = None  # Online LPM checkpoint; None = the shipped one
+    online_backend: str = "onnx"  # onnx (onnxruntime) or torch
+    character_dir: Path = field(default_factory=default_character_dir)
     log_json: bool = False
     security: SecurityConfig = field(default_factory=SecurityConfig)
 
@@ -64,8 +72,17 @@ class ServerConfig:
             raise ValueError(f"encoding must be rgba8 or jpeg, got {self.encoding!r}")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be cpu or cuda, got {self.device!r}")
-        if self.generator != "procedural":
-            raise ValueError(f"unknown generator {self.generator!r} (available: procedural)")
+        if self.generator not in GENERATORS:
+            raise ValueError(
+                f"unknown generator {self.generator!r} (available: {', '.join(GENERATORS)})"
+            )
+        if self.online_backend not in ONLINE_BACKENDS:
+            raise ValueError(
+                f"unknown online backend {self.online_backend!r} "
+                f"(available: {', '.join(ONLINE_BACKENDS)})"
+            )
+        if self.online_checkpoint is not None:
+            self.online_checkpoint = Path(self.online_checkpoint).expanduser()
         if not (16 <= self.width <= 2048 and 16 <= self.height <= 2048):
             raise ValueError("width and height must be 16..2048")
         if self.max_sessions < 1 or self.max_sessions_per_client < 1:
@@ -83,11 +100,15 @@ class ServerConfig:
     def grpc_address(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def pacing(self) -> Pacing:
+    def pacing(self, model_chunk: int = 1, lookahead_frames: int = 0) -> Pacing:
+        """Session pacing; a generator that steps in chunks of ``model_chunk`` frames gets
+        ``chunk_frames`` rounded up to a multiple of it, and its speak look-ahead."""
+        chunk = -(-self.chunk_frames // model_chunk) * model_chunk
         return Pacing(
             fps=self.fps,
-            chunk_frames=self.chunk_frames,
+            chunk_frames=chunk,
             horizon_us=round(self.horizon_s * 1e6),
+            lookahead_frames=lookahead_frames,
         )
 
     @classmethod

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from models.generator import (
     SAMPLE_RATE,
     CharacterConditioning,
     ChunkInputs,
+    PerformanceGenerator,
     samples_per_frame,
 )
 from models.motion import MotionClip, write_live_link_csv
@@ -91,16 +93,36 @@ def build_script(
     return DemoScript(listen=listen, speak=speak, prompts=prompts, fps=fps)
 
 
+def make_generator(
+    name: str | None = None, online_checkpoint: Path | None = None, online_backend: str = "onnx"
+) -> PerformanceGenerator[Any]:
+    """The demo's generator by name (default: the server's, `runtime.config.DEFAULT_GENERATOR`)."""
+    from runtime.config import DEFAULT_GENERATOR, GENERATORS
+
+    name = name or DEFAULT_GENERATOR
+    if name not in GENERATORS:
+        raise ValueError(f"unknown generator {name!r} (available: {', '.join(GENERATORS)})")
+    if name == "online":
+        from models.online_generator import load_online_generator
+
+        return load_online_generator(online_checkpoint, backend=online_backend)
+    return ProceduralPerformer()
+
+
 def perform_script(
     script: DemoScript,
     rest_curves: np.ndarray,
     seed: int = 0,
     chunk_frames: int = 4,
+    generator: PerformanceGenerator[Any] | None = None,
 ) -> MotionClip:
-    """Run the procedural performer over the script in streaming chunks."""
-    performer = ProceduralPerformer()
+    """Run a generator (default: the procedural performer) over the script in streaming chunks."""
+    performer = generator or ProceduralPerformer()
     state = performer.init_state(CharacterConditioning(rest_curves=rest_curves), seed=seed)
     spf = samples_per_frame(script.fps)
+    model_chunk = getattr(performer, "chunk_frames", None)
+    if model_chunk is not None:  # a learned model: whole model chunks, the look-ahead known
+        return _perform_in_model_chunks(performer, state, script, chunk_frames, model_chunk)
     out = []
     for start in range(0, script.num_frames, chunk_frames):
         n = min(chunk_frames, script.num_frames - start)
@@ -114,6 +136,41 @@ def perform_script(
     return MotionClip(np.concatenate(out), script.fps)
 
 
+def _perform_in_model_chunks(
+    generator: PerformanceGenerator[Any],
+    state: Any,
+    script: DemoScript,
+    chunk_frames: int,
+    model_chunk: int,
+) -> MotionClip:
+    """Chunks of a multiple of the model's chunk; the script's audio is known ahead (as TTS
+    audio is), so each chunk hears its real look-ahead. The tail is padded with silence."""
+    spf = samples_per_frame(script.fps)
+    chunk = -(-chunk_frames // model_chunk) * model_chunk
+    ahead = int(getattr(generator, "lookahead_frames", 0))
+    total = -(-script.num_frames // chunk) * chunk
+    pad = (total + ahead) * spf
+    speak = np.zeros(pad, np.float32)
+    listen = np.zeros(pad, np.float32)
+    speak[: script.speak.size] = script.speak
+    listen[: script.listen.size] = script.listen
+    out = []
+    for start in range(0, total, chunk):
+        a, b = start * spf, (start + chunk) * spf
+        prompt = script.prompts[min(start, script.num_frames - 1)]
+        inputs = ChunkInputs(
+            chunk,
+            speak[a:b],
+            listen[a:b],
+            prompt,
+            script.fps,
+            speak_ahead=speak[b : b + ahead * spf] if ahead else None,
+        )
+        curves, state = generator.step(state, inputs)
+        out.append(curves)
+    return MotionClip(np.concatenate(out)[: script.num_frames], script.fps)
+
+
 def run_demo(
     asset: CharacterAsset,
     script: DemoScript,
@@ -121,9 +178,11 @@ def run_demo(
     size: int | None = None,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    generator: PerformanceGenerator[Any] | None = None,
 ) -> dict[str, Path]:
-    """Perform, render and write the demo files; returns their paths by kind."""
-    clip = perform_script(script, asset.rest_curves, seed=seed)
+    """Perform (default: the procedural performer), render and write the demo files; returns
+    their paths by kind."""
+    clip = perform_script(script, asset.rest_curves, seed=seed, generator=generator)
     renderer = WarpRenderer(asset, output_size=size)
     out.parent.mkdir(parents=True, exist_ok=True)
     stem = out.with_suffix("")

@@ -86,6 +86,7 @@ class JobInput:
     probs: np.ndarray  # [2, n] mean speech probability per frame (speak, listen)
     gen_state: Any
     feature_state: tuple[LogMelState, LogMelState]
+    speak_ahead: np.ndarray | None = None  # [lookahead * spf]: speak audio past the chunk
 
 
 @dataclass
@@ -96,6 +97,17 @@ class ChunkOutput:
     pixels: list[tuple[bytes | memoryview, ...]]  # encoded payload parts per frame
     states: list[str]  # session state per frame
     finished_ns: int
+
+
+def build_generator(config: ServerConfig) -> PerformanceGenerator[Any]:
+    """The generator the settings name (the Online LPM loads, and exports once, here)."""
+    if config.generator == "online":
+        from models.online_generator import load_online_generator
+
+        return load_online_generator(
+            config.online_checkpoint, backend=config.online_backend, device=config.device
+        )
+    return ProceduralPerformer()
 
 
 def _emote_prompt(emote: str, intensity: float) -> str:
@@ -117,9 +129,13 @@ class Engine:
         generator: PerformanceGenerator[Any] | None = None,
     ) -> None:
         self.config = config
-        self.pacing = config.pacing()
         self.registry = registry or CharacterRegistry(config.character_dir, config.width)
-        self.generator: PerformanceGenerator[Any] = generator or ProceduralPerformer()
+        self.generator: PerformanceGenerator[Any] = generator or build_generator(config)
+        # A learned generator steps in chunks of its own and hears some speak audio ahead.
+        self.pacing = config.pacing(
+            getattr(self.generator, "chunk_frames", 1),
+            getattr(self.generator, "lookahead_frames", 0),
+        )
         self.scheduler = Scheduler()
         self.vad = SileroVad.shared()
         self.features = LogMelFrontEnd(fps=config.fps)  # stateless; sessions hold the state
@@ -193,10 +209,13 @@ class Engine:
         probs = np.stack(
             [speak_p.reshape(job.num_frames, spf).mean(1), listen_p.reshape(-1, spf).mean(1)]
         )
+        ahead = None
+        if s.pacing.lookahead_frames:  # what is known of the speak audio past the chunk
+            ahead, _ = s.speak.read(a + n, s.pacing.lookahead_frames * spf)
         snapshot = s.snapshot()
         s.history.append((job.start, snapshot))
         s.cursor = job.start + job.num_frames
-        return JobInput(speak, listen, s.effective_prompt(a), probs, *snapshot)
+        return JobInput(speak, listen, s.effective_prompt(a), probs, *snapshot, speak_ahead=ahead)
 
     def execute(self, jobs: list[ChunkJob], inputs: list[JobInput]) -> list[ChunkOutput]:
         """Generate every due chunk, then render and encode its frames (no lock held)."""
@@ -214,14 +233,19 @@ class Engine:
                     prompt=inp.prompt,
                     fps=job.session.pacing.fps,
                     features={"speak": speak_f, "listen": listen_f},
+                    speak_ahead=inp.speak_ahead,
                 )
             )
         # One generator call per backend: all sessions share the procedural performer, whose
         # step is per session; a learned backend batches the same list into one forward pass.
-        results = [
-            self.generator.step(inp.gen_state, chunk)
-            for inp, chunk in zip(inputs, chunks, strict=True)
-        ]
+        step_many = getattr(self.generator, "step_many", None)
+        if step_many is not None and chunks:
+            results = step_many([inp.gen_state for inp in inputs], chunks)
+        else:
+            results = [
+                self.generator.step(inp.gen_state, chunk)
+                for inp, chunk in zip(inputs, chunks, strict=True)
+            ]
         outputs = []
         for job, (curves, state_after), inp, feats in zip(
             jobs, results, inputs, feature_states, strict=True

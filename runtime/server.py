@@ -102,11 +102,15 @@ class Server:
         if self.grpc is not None:
             self.grpc.start()
             planes.append(f"gRPC {self.config.host}:{self.grpc.port}")
+        generator = self.config.generator
+        if generator == "online":
+            backend = getattr(self.engine.generator, "backend_name", self.config.online_backend)
+            generator = f"online ({backend}, chunks of {self.engine.pacing.chunk_frames} frames)"
         log.info(
             "serving %s; %s generator, %dx%d @ %g fps, latency %d ms, security %s "
             "(ready in %.1f s)",
             ", ".join(planes),
-            self.config.generator,
+            generator,
             self.config.width,
             self.config.height,
             self.config.fps,

@@ -22,6 +22,10 @@ class GeneratorSpec:
     factory: Callable[[], PerformanceGenerator[Any]]  # a fresh generator (fps 25)
     description: str  # one line for the report
     chunk_frames: int = 4  # frames per ``step`` in the quality suites (the speed suite uses 1)
+    # Every ``step`` must bring a multiple of this many frames (a learned model's chunk): the
+    # suites round their chunks up to it and do not cut a chunk where a prompt changes.
+    frame_multiple: int = 1
+    available: Callable[[], bool] = lambda: True  # whether this build can run it (a checkpoint)
 
 
 def _procedural() -> PerformanceGenerator[Any]:
@@ -30,19 +34,39 @@ def _procedural() -> PerformanceGenerator[Any]:
     return ProceduralPerformer()
 
 
-# Base and Online register here once they ship (a factory that loads their checkpoint).
+def _online() -> PerformanceGenerator[Any]:
+    from models.online_generator import load_online_generator
+
+    return load_online_generator(backend="onnx", threads=1)
+
+
+def _online_shipped() -> bool:
+    from models.online_generator import DEFAULT_CHECKPOINT
+
+    return DEFAULT_CHECKPOINT.is_file() and DEFAULT_CHECKPOINT.with_suffix(".json").is_file()
+
+
+# Base registers here once it ships (a factory that loads its checkpoint).
 _REGISTRY: tuple[GeneratorSpec, ...] = (
     GeneratorSpec(
         "procedural",
         _procedural,
         "rule-based performer (visemes from audio features, blinks, gaze, nods, emotes)",
     ),
+    GeneratorSpec(
+        "online",
+        _online,
+        "Online LPM (causal distilled student, onnxruntime, 4-frame chunks, 80 ms look-ahead)",
+        chunk_frames=4,
+        frame_multiple=4,
+        available=_online_shipped,
+    ),
 )
 
 
 def available_generators() -> dict[str, GeneratorSpec]:
     """Every generator this build can run, by name, in report order."""
-    return {spec.name: spec for spec in _REGISTRY}
+    return {spec.name: spec for spec in _REGISTRY if spec.available()}
 
 
 def select_generators(names: str | None) -> list[GeneratorSpec]:

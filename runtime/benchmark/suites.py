@@ -210,14 +210,18 @@ def perform(
     rss_every_s: float | None = None,
 ) -> Performance:
     """Stream a timeline through a generator the way the engine does: log-mel features of both
-    streams per chunk, then ``step``. ``rss_every_s`` samples this process's RSS."""
+    streams per chunk, then ``step``. ``rss_every_s`` samples this process's RSS.
+
+    A generator that steps in whole model chunks (`model_chunk`) gets chunks of a multiple of
+    them, a prompt change waits for the next chunk, the last chunk is padded with silence, and
+    each chunk hears the timeline's speak audio ahead (as TTS audio is known ahead)."""
     generator = spec.factory()
     conditioning = CharacterConditioning(rest_curves=asset.rest_curves, identity=asset.identity)
     state = generator.init_state(conditioning, seed=seed)
     fe = LogMelFrontEnd(fps=timeline.fps)
     fe_state = (fe.init_state(), fe.init_state())
-    spf = samples_per_frame(timeline.fps)
-    chunk = chunk_frames or spec.chunk_frames
+    multiple = model_chunk(spec, generator)
+    chunk = _round_up(chunk_frames or spec.chunk_frames, multiple)
     total = timeline.num_frames
     out = np.empty((total, NUM_CURVES), np.float32)
     t_features = t_generator = 0.0
@@ -226,34 +230,69 @@ def perform(
     start = 0
     while start < total:
         stop = min(start + chunk, total)
-        for f in range(start + 1, stop):  # a prompt change lands on its own frame
-            if timeline.prompts[f] != timeline.prompts[start]:
-                stop = f
-                break
-        a, b = start * spf, stop * spf
+        if multiple == 1:
+            for f in range(start + 1, stop):  # a prompt change lands on its own frame
+                if timeline.prompts[f] != timeline.prompts[start]:
+                    stop = f
+                    break
+        n = _round_up(stop - start, multiple)
+        speak, listen, ahead = _chunk_audio(timeline, start, n, _lookahead(generator))
         t0 = time.perf_counter()
-        speak_f, s_state = fe.process(fe_state[0], timeline.speak[a:b])
-        listen_f, l_state = fe.process(fe_state[1], timeline.listen[a:b])
+        speak_f, s_state = fe.process(fe_state[0], speak)
+        listen_f, l_state = fe.process(fe_state[1], listen)
         fe_state = (s_state, l_state)
         t1 = time.perf_counter()
         inputs = ChunkInputs(
-            stop - start,
-            timeline.speak[a:b],
-            timeline.listen[a:b],
+            n,
+            speak,
+            listen,
             timeline.prompts[start],
             timeline.fps,
             features={"speak": speak_f, "listen": listen_f},
+            speak_ahead=ahead,
         )
         curves, state = generator.step(state, inputs)
         t2 = time.perf_counter()
         t_features += t1 - t0
         t_generator += t2 - t1
-        out[start:stop] = curves
+        out[start:stop] = curves[: stop - start]
         if rss_every_s is not None and start / timeline.fps >= next_rss:
             rss.append((start / timeline.fps, rss_mb()))
             next_rss += rss_every_s
         start = stop
     return Performance(out, t_features, t_generator, rss)
+
+
+def model_chunk(spec: GeneratorSpec, generator: Any) -> int:
+    """Frames every ``step`` of this generator must be a multiple of (1: any number)."""
+    return max(1, int(getattr(generator, "chunk_frames", spec.frame_multiple)))
+
+
+def _lookahead(generator: Any) -> int:
+    return int(getattr(generator, "lookahead_frames", 0))
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def _chunk_audio(
+    timeline: Timeline, start: int, n: int, ahead: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Speak and listen audio of frames ``[start, start+n)`` (silence past the timeline's end)
+    and the speak audio of the ``ahead`` frames after them (None when there are none)."""
+    spf = samples_per_frame(timeline.fps)
+    a, b = start * spf, (start + n) * spf
+
+    def cut(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        if hi <= x.size:
+            return x[lo:hi]
+        out = np.zeros(hi - lo, np.float32)
+        out[: max(0, x.size - lo)] = x[lo:]
+        return out
+
+    speak_ahead = cut(timeline.speak, b, b + ahead * spf) if ahead else None
+    return cut(timeline.speak, a, b), cut(timeline.listen, a, b), speak_ahead
 
 
 # --- one case -------------------------------------------------------------------------------------
@@ -573,9 +612,10 @@ def _clock() -> np.ndarray:
 def speed_suite(
     ctx: BenchContext, spec: GeneratorSpec, timeline: Timeline, size: int
 ) -> dict[str, float]:
-    """Per-stage time per frame, one thread, one session, chunks of ``speed_chunk_frames``:
-    features (log-mel of both streams), generator, renderer, encode (JPEG); real-time factor
-    and sessions one core holds at the timeline's fps.
+    """Per-stage time per frame, one thread, one session, chunks of ``speed_chunk_frames``
+    (rounded up to a learned model's chunk, reported as ``chunk_frames``): features (log-mel of
+    both streams), generator, renderer, encode (JPEG); real-time factor and sessions one core
+    holds at the timeline's fps.
 
     Stages are timed in this thread's CPU time, which other processes on a shared machine do
     not inflate; the wall-clock total is reported beside it.
@@ -592,12 +632,14 @@ def speed_suite(
         fe = LogMelFrontEnd(fps=timeline.fps)
         fe_state = (fe.init_state(), fe.init_state())
         spf = samples_per_frame(timeline.fps)
-        chunk = s.speed_chunk_frames
+        chunk = _round_up(s.speed_chunk_frames, model_chunk(spec, generator))
+        ahead = _lookahead(generator)
         n = min(timeline.num_frames, int(s.speed_seconds * timeline.fps))
         warm = min(25, n // 4)
         rows = []  # per chunk: [wall, cpu] × [features, generator, renderer, encode], seconds
         for start in range(0, n - chunk + 1, chunk):
             a, b = start * spf, (start + chunk) * spf
+            speak_ahead = _chunk_audio(timeline, start, chunk, ahead)[2]
             t0 = _clock()
             sf, s0 = fe.process(fe_state[0], timeline.speak[a:b])
             lf, s1 = fe.process(fe_state[1], timeline.listen[a:b])
@@ -610,6 +652,7 @@ def speed_suite(
                 timeline.prompts[start],
                 timeline.fps,
                 features={"speak": sf, "listen": lf},
+                speak_ahead=speak_ahead,
             )
             curves, state = generator.step(state, inputs)
             t2 = _clock()
@@ -639,6 +682,7 @@ def speed_suite(
         "rtf": float(cpu_total.mean() / frame_ms),
         "sessions_per_core": float(frame_ms / cpu_total.mean()),
         "frames": float(len(ms)),
+        "chunk_frames": float(chunk),
     }
 
 
