@@ -237,11 +237,12 @@ def backbone_rollout(
         li = _chunk_audio(seq.listen, cfg.listen_history, a, c)
         x = noise[:, a : a + c]
         k = v = None
+        ctx = net.prepare(frames, cache, sp, li, seq.text, seq.text_mask)
         for i in range(len(times) - 1):
             if i == len(times) - 2:
                 hist_out.append(x)
             t = torch.full((x.shape[0],), times[i])
-            vel, k, v = net.forward_chunk(x, t, frames, cache, sp, li, seq.text, seq.text_mask)
+            vel, k, v = net.forward_prepared(x, t, ctx)
             x = x + (times[i + 1] - times[i]) * vel
         assert k is not None and v is not None
         cache = commit_kv(cache, frames, k, v)
@@ -264,13 +265,10 @@ def refiner_rollout(net: OnlineNet, model: OnlineLPM, seq: Sequences, x_r: Tenso
         sp = _chunk_audio(seq.speak, cfg.speak_history, a, c + ahead)
         li = _chunk_audio(seq.listen, cfg.listen_history, a, c)
         x = x_r[:, a : a + c]
-        vel, _, _ = net.forward_chunk(
-            x, torch.full((b,), tr), frames, cache, sp, li, seq.text, seq.text_mask
-        )
+        ctx = net.prepare(frames, cache, sp, li, seq.text, seq.text_mask)
+        vel, _, _ = net.forward_prepared(x, torch.full((b,), tr), ctx)
         clean = x - tr * vel
-        _, k, v = net.forward_chunk(
-            clean, torch.zeros(b), frames, cache, sp, li, seq.text, seq.text_mask
-        )
+        _, k, v = net.forward_prepared(clean, torch.zeros(b), ctx)
         cache = commit_kv(cache, frames, k, v)
         frames = frames + c
         out.append(clean)

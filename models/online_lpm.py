@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -169,6 +169,23 @@ def unflatten_state(tensors: list[Tensor]) -> OnlineState:
     )
 
 
+class ChunkContext(NamedTuple):
+    """What every pass over one chunk shares (`OnlineNet.prepare`): the text tokens, each audio
+    stream's (tokens, mask, RoPE), the RoPE tables of the chunk's frames (audio-relative) and
+    positions (self-attention), the self-attention mask, and the cache's keys already rotated
+    ``[depth, B, H, sink + window, Dh]`` with their values."""
+
+    text: Tensor
+    text_mask: Tensor
+    speak: tuple[Tensor, Tensor, tuple[Tensor, Tensor]]
+    listen: tuple[Tensor, Tensor, tuple[Tensor, Tensor]]
+    frame_rope: tuple[Tensor, Tensor]
+    q_rope: tuple[Tensor, Tensor]
+    allowed: Tensor
+    cache_k: Tensor
+    cache_v: Tensor
+
+
 def _heads(attn: Attention, x: Tensor) -> Tensor:
     b, n, _ = x.shape
     return x.view(b, n, attn.heads, -1).transpose(1, 2)  # [B, H, N, Dh]
@@ -187,10 +204,6 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, allowed: Tensor) -> Tensor:
 
 def _modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     return x * (1 + scale) + shift
-
-
-def _rope(pos: Tensor, head_dim: int, base: float) -> tuple[Tensor, Tensor]:
-    return rope_tables(pos, head_dim, base)
 
 
 class OnlineNet(nn.Module):
@@ -254,9 +267,6 @@ class OnlineNet(nn.Module):
             x = x + g2 * block.ffn(_modulate(block.norm2(x), s2, sc2))
         return torch.stack(ks), torch.stack(vs)
 
-    def _audio_tokens(self, feats: Tensor) -> Tensor:
-        return self.base.audio(feats)
-
     # -- streaming: one chunk against the cache -------------------------------------------------
     def forward_chunk(
         self,
@@ -273,15 +283,27 @@ class OnlineNet(nn.Module):
         chunk's own keys (before RoPE) and values ``[depth, B, H, C, Dh]`` for the cache.
 
         ``frames [B]``: frames before this chunk. ``speak [B, Hs + C + L, 323]``: the speak
-        history, the chunk and its look-ahead; ``listen [B, Hl + C, 323]``.
+        history, the chunk and its look-ahead; ``listen [B, Hl + C, 323]``. Several passes over
+        one chunk should `prepare` once and call `forward_prepared`.
         """
+        ctx = self.prepare(frames, cache, speak, listen, text, text_mask)
+        return self.forward_prepared(x_t, t, ctx)
+
+    def prepare(
+        self,
+        frames: Tensor,
+        cache: KVCache,
+        speak: Tensor,
+        listen: Tensor,
+        text: Tensor,
+        text_mask: Tensor,
+    ) -> ChunkContext:
+        """Everything about a chunk that does not depend on ``x_t`` or ``t``: condition tokens,
+        masks, RoPE tables and the cache's keys rotated into this chunk's layout."""
         cfg = self.config
         dit = cfg.base.dit
-        b, chunk, _ = x_t.shape
-        if chunk != cfg.chunk:
-            raise ValueError(f"a chunk is {cfg.chunk} frames, got {chunk}")
-        dev = x_t.device
-        h, c = self._embed(x_t, t[:, None].expand(b, chunk))
+        b, chunk = frames.shape[0], cfg.chunk
+        dev = speak.device
         tokens, tmask = self._text(text, text_mask)
 
         # Self-attention layout (positions per batch element): ref, sink, window, chunk.
@@ -293,48 +315,65 @@ class OnlineNet(nn.Module):
         ref_pos = torch.full((b, 1), cfg.base.rest_position, device=dev)
         sink_pos = j.expand(b, chunk)
         win_pos = p0 - cfg.window + w
-        k_pos = torch.cat((ref_pos, sink_pos, win_pos, q_pos), dim=1)
+        cache_pos = torch.cat((ref_pos, sink_pos, win_pos), dim=1)
         sink_ok = (n >= cfg.chunk).expand(b, chunk)
         win_ok = w >= cfg.window - torch.clamp(n - cfg.chunk, min=0.0, max=float(cfg.window))
         ref_ok = torch.ones(b, 1, dtype=torch.bool, device=dev)
         own_ok = torch.ones(b, chunk, dtype=torch.bool, device=dev)
         allowed = torch.cat((ref_ok, sink_ok, win_ok, own_ok), dim=1)[:, None, None, :]
-        q_rope = _rope(q_pos, dit.head_dim, dit.rope_base)
-        k_rope = _rope(k_pos, dit.head_dim, dit.rope_base)
+        q_rope = rope_tables(q_pos, dit.head_dim, dit.rope_base)
+        cache_rope = rope_tables(cache_pos, dit.head_dim, dit.rope_base)
+        # [depth, B, H, N, Dh] against [B, N, Dh/2] tables: broadcasts over depth and heads.
+        cache_k = apply_rope(torch.cat((cache.sink_k, cache.win_k), dim=3), *cache_rope)
+        cache_v = torch.cat((cache.sink_v, cache.win_v), dim=3)
 
         # Audio: positions relative to the chunk's first frame; history before frame 0 is absent.
-        audio_masks, audio_rope_k, streams = {}, {}, {}
-        for name, feats, hist, ahead, reach in (
-            ("speak", speak, cfg.speak_history, cfg.lookahead, dit.speak_window),
-            ("listen", listen, cfg.listen_history, 0, dit.listen_window),
+        audio = []
+        for feats, hist, ahead, reach in (
+            (speak, cfg.speak_history, cfg.lookahead, dit.speak_window),
+            (listen, cfg.listen_history, 0, dit.listen_window),
         ):
             a_pos = torch.arange(-hist, chunk + ahead, dtype=torch.float32, device=dev)
             rel = a_pos[None, :] - j[0][:, None]  # [C, Na]: audio frame − query frame
             ok = (rel <= ahead) & (rel >= -reach)
             present = (a_pos[None] + n) >= 0  # [B, Na]
-            audio_masks[name] = (ok[None] & present[:, None])[:, None]
-            audio_rope_k[name] = _rope(a_pos[None], dit.head_dim, dit.rope_base)
-            streams[name] = self._audio_tokens(feats)
-        frame_rope = _rope(j, dit.head_dim, dit.rope_base)
+            audio.append(
+                (
+                    self.base.audio(feats),
+                    (ok[None] & present[:, None])[:, None],
+                    rope_tables(a_pos[None], dit.head_dim, dit.rope_base),
+                )
+            )
+        frame_rope = rope_tables(j, dit.head_dim, dit.rope_base)
+        return ChunkContext(
+            tokens, tmask, audio[0], audio[1], frame_rope, q_rope, allowed, cache_k, cache_v
+        )
 
+    def forward_prepared(
+        self, x_t: Tensor, t: Tensor, ctx: ChunkContext
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """`forward_chunk` with the chunk's context made by `prepare`."""
+        b, chunk, _ = x_t.shape
+        if chunk != self.config.chunk:
+            raise ValueError(f"a chunk is {self.config.chunk} frames, got {chunk}")
+        h, c = self._embed(x_t, t[:, None].expand(b, chunk))
         new_k, new_v = [], []
         for li, block in enumerate(self._blocks()):
             s1, sc1, g1, s2, sc2, g2 = block.ada(c).chunk(6, dim=-1)
             hn = _modulate(block.norm1(h), s1, sc1)
             attn = block.self_attn
-            q = _heads(attn, attn.q(hn))
+            q = apply_rope(_heads(attn, attn.q(hn)), *ctx.q_rope)
             k, v = (_heads(attn, a) for a in attn.kv(hn).chunk(2, dim=-1))
             new_k.append(k)
             new_v.append(v)
-            keys = torch.cat((cache.sink_k[li], cache.win_k[li], k), dim=2)
-            vals = torch.cat((cache.sink_v[li], cache.win_v[li], v), dim=2)
-            y = _attend(apply_rope(q, *q_rope), apply_rope(keys, *k_rope), vals, allowed)
-            h = h + g1 * _merge(attn, y)
+            keys = torch.cat((ctx.cache_k[li], apply_rope(k, *ctx.q_rope)), dim=2)
+            vals = torch.cat((ctx.cache_v[li], v), dim=2)
+            h = h + g1 * _merge(attn, _attend(q, keys, vals, ctx.allowed))
             f = block.norm_cross(h)
-            cross = block.text_attn(f, tokens, tmask) + block.audio_attn(
-                f, streams[block.hears], audio_masks[block.hears], frame_rope,
-                audio_rope_k[block.hears],
-            )  # fmt: skip
+            tokens, mask, rope = ctx.speak if block.hears == "speak" else ctx.listen
+            cross = block.text_attn(f, ctx.text, ctx.text_mask) + block.audio_attn(
+                f, tokens, mask, ctx.frame_rope, rope
+            )
             h = h + cross
             h = h + g2 * block.ffn(_modulate(block.norm2(h), s2, sc2))
         return self._head(h, c), torch.stack(new_k), torch.stack(new_v)
@@ -377,12 +416,12 @@ class OnlineNet(nn.Module):
         start = kq * chunk
         true_pos = f.to(torch.float32)
         stream_pos = (torch.clamp(start, max=cfg.max_position) + f - start).to(torch.float32)
-        q_true = _rope(true_pos[None].repeat(1, 2), dit.head_dim, dit.rope_base)
-        q_stream = _rope(stream_pos[None].repeat(1, 2), dit.head_dim, dit.rope_base)
+        q_true = rope_tables(true_pos[None].repeat(1, 2), dit.head_dim, dit.rope_base)
+        q_stream = rope_tables(stream_pos[None].repeat(1, 2), dit.head_dim, dit.rope_base)
         sink_pos = torch.cat(
             (torch.tensor([cfg.base.rest_position], device=dev), torch.arange(chunk, device=dev))
         ).to(torch.float32)
-        k_sink_rope = _rope(sink_pos[None], dit.head_dim, dit.rope_base)
+        k_sink_rope = rope_tables(sink_pos[None], dit.head_dim, dit.rope_base)
         k_main_rope = q_true  # main keys sit at their true frame index, both streams
 
         # Main path (window and own chunk). g: key frame; queries: hist rows then cur rows.
@@ -418,8 +457,8 @@ class OnlineNet(nn.Module):
             a = torch.arange(feats.shape[1], device=dev)
             rel = a[None, :] - q
             audio_masks[name] = ((rel <= ahead) & (rel >= -reach)).repeat(2, 1)[None, None]
-            audio_rope_k[name] = _rope(a[None].to(torch.float32), dit.head_dim, dit.rope_base)
-            streams[name] = self._audio_tokens(feats)
+            audio_rope_k[name] = rope_tables(a[None].to(torch.float32), dit.head_dim, dit.rope_base)
+            streams[name] = self.base.audio(feats)
 
         for li, block in enumerate(self._blocks()):
             s1, sc1, g1, s2, sc2, g2 = block.ada(c).chunk(6, dim=-1)
@@ -538,11 +577,10 @@ class OnlineLPM(nn.Module):
         x = noise
         times = [*cfg.backbone_times, 0.0]
         k = v = None
+        ctx = self.backbone.prepare(state.frames, state.backbone, sp, li, text, text_mask)
         for i in range(len(times) - 1):
             t = noise.new_full((b,), times[i])
-            vel, k, v = self.backbone.forward_chunk(
-                x, t, state.frames, state.backbone, sp, li, text, text_mask
-            )
+            vel, k, v = self.backbone.forward_prepared(x, t, ctx)
             x = x + (times[i + 1] - times[i]) * vel
         assert k is not None and v is not None
         backbone = commit_kv(state.backbone, state.frames, k, v)
@@ -550,13 +588,10 @@ class OnlineLPM(nn.Module):
         # Refiner: re-noise, one step, then cache the clean result.
         tr = cfg.refine_time
         x_r = (1 - tr) * x + tr * refine_noise
-        vel, _, _ = self.refiner.forward_chunk(
-            x_r, noise.new_full((b,), tr), state.frames, state.refiner, sp, li, text, text_mask
-        )
+        ctx = self.refiner.prepare(state.frames, state.refiner, sp, li, text, text_mask)
+        vel, _, _ = self.refiner.forward_prepared(x_r, noise.new_full((b,), tr), ctx)
         clean = x_r - tr * vel
-        _, k, v = self.refiner.forward_chunk(
-            clean, noise.new_zeros(b), state.frames, state.refiner, sp, li, text, text_mask
-        )
+        _, k, v = self.refiner.forward_prepared(clean, noise.new_zeros(b), ctx)
         refiner = commit_kv(state.refiner, state.frames, k, v)
 
         curves = clean * self.curve_std + self.curve_mean
@@ -600,10 +635,6 @@ def split_state(state: OnlineState) -> list[OnlineState]:
             picked.append(t[:, i : i + 1] if "." in name else t[i : i + 1])
         out.append(unflatten_state(picked))
     return out
-
-
-def config_fields() -> list[str]:
-    return [f.name for f in fields(OnlineLPMConfig)]
 
 
 def save_online(model: OnlineLPM, stem: Path, meta: dict[str, Any]) -> Path:
