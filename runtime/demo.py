@@ -97,16 +97,10 @@ def make_generator(
     name: str | None = None, online_checkpoint: Path | None = None, online_backend: str = "onnx"
 ) -> PerformanceGenerator[Any]:
     """The demo's generator by name (default: the server's, `runtime.config.DEFAULT_GENERATOR`)."""
-    from runtime.config import DEFAULT_GENERATOR, GENERATORS
+    from runtime.config import DEFAULT_GENERATOR
+    from runtime.engine import generator_by_name
 
-    name = name or DEFAULT_GENERATOR
-    if name not in GENERATORS:
-        raise ValueError(f"unknown generator {name!r} (available: {', '.join(GENERATORS)})")
-    if name == "online":
-        from models.online_generator import load_online_generator
-
-        return load_online_generator(online_checkpoint, backend=online_backend)
-    return ProceduralPerformer()
+    return generator_by_name(name or DEFAULT_GENERATOR, online_checkpoint, online_backend)
 
 
 def perform_script(

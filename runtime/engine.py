@@ -99,15 +99,30 @@ class ChunkOutput:
     finished_ns: int
 
 
-def build_generator(config: ServerConfig) -> PerformanceGenerator[Any]:
-    """The generator the settings name (the Online LPM loads, and exports once, here)."""
-    if config.generator == "online":
+def generator_by_name(
+    name: str,
+    online_checkpoint: Path | None = None,
+    online_backend: str = "onnx",
+    device: str = "cpu",
+) -> PerformanceGenerator[Any]:
+    """A generator by its name in `runtime.config.GENERATORS` (the Online LPM loads, and exports
+    once, here)."""
+    from runtime.config import GENERATORS
+
+    if name not in GENERATORS:
+        raise ValueError(f"unknown generator {name!r} (available: {', '.join(GENERATORS)})")
+    if name == "online":
         from models.online_generator import load_online_generator
 
-        return load_online_generator(
-            config.online_checkpoint, backend=config.online_backend, device=config.device
-        )
+        return load_online_generator(online_checkpoint, backend=online_backend, device=device)
     return ProceduralPerformer()
+
+
+def build_generator(config: ServerConfig) -> PerformanceGenerator[Any]:
+    """The generator the settings name."""
+    return generator_by_name(
+        config.generator, config.online_checkpoint, config.online_backend, config.device
+    )
 
 
 def _emote_prompt(emote: str, intensity: float) -> str:
