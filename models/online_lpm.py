@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
@@ -193,13 +194,6 @@ def _heads(attn: Attention, x: Tensor) -> Tensor:
 
 def _merge(attn: Attention, y: Tensor) -> Tensor:
     return attn.out(y.transpose(1, 2).flatten(2))
-
-
-def _attend(q: Tensor, k: Tensor, v: Tensor, allowed: Tensor) -> Tensor:
-    """Softmax attention with a boolean ``allowed [B|1, 1, Nq, Nk]`` (every row has a key)."""
-    scores = q @ k.transpose(-1, -2) * (q.shape[-1] ** -0.5)
-    scores = scores + torch.where(allowed, 0.0, _NEG).to(scores.dtype)
-    return torch.softmax(scores, dim=-1) @ v
 
 
 def _modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
@@ -368,7 +362,9 @@ class OnlineNet(nn.Module):
             new_v.append(v)
             keys = torch.cat((ctx.cache_k[li], apply_rope(k, *ctx.q_rope)), dim=2)
             vals = torch.cat((ctx.cache_v[li], v), dim=2)
-            h = h + g1 * _merge(attn, _attend(q, keys, vals, ctx.allowed))
+            h = h + g1 * _merge(
+                attn, F.scaled_dot_product_attention(q, keys, vals, attn_mask=ctx.allowed)
+            )
             f = block.norm_cross(h)
             tokens, mask, rope = ctx.speak if block.hears == "speak" else ctx.listen
             cross = block.text_attn(f, ctx.text, ctx.text_mask) + block.audio_attn(
