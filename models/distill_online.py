@@ -268,7 +268,7 @@ def refiner_rollout(net: OnlineNet, model: OnlineLPM, seq: Sequences, x_r: Tenso
         ctx = net.prepare(frames, cache, sp, li, seq.text, seq.text_mask)
         vel, _, _ = net.forward_prepared(x, torch.full((b,), tr), ctx)
         clean = x - tr * vel
-        _, k, v = net.forward_prepared(clean, torch.zeros(b), ctx)
+        k, v = net.chunk_kv(clean, torch.zeros(b), ctx)
         cache = commit_kv(cache, frames, k, v)
         frames = frames + c
         out.append(clean)

@@ -417,6 +417,22 @@ def checkpoint_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def graph_code_digest() -> str:
+    """SHA-256 of the source of the modules that shape the exported graphs: a cached export made
+    by other code is made again (same weights, maybe a different or slower graph)."""
+    import models.base_lpm
+    import models.dit
+    import models.encoders
+    import models.online_export
+    import models.online_lpm
+
+    h = hashlib.sha256()
+    for module in (models.base_lpm, models.dit, models.encoders, models.online_export,
+                   models.online_lpm):  # fmt: skip
+        h.update(Path(str(module.__file__)).read_bytes())
+    return h.hexdigest()
+
+
 def _matching_export(onnx_dir: Path, digest: str) -> bool:
     try:
         meta = read_meta(onnx_dir)
@@ -443,7 +459,8 @@ def onnx_for_checkpoint(
     if shipped.exists():
         log.warning("%s was not exported from %s; using a cached export", shipped, checkpoint.name)
     key = hashlib.sha256(
-        f"{digest}/{FORMAT_VERSION}/{exporter}/{DEFAULT_OPSET}/{torch.__version__}".encode()
+        f"{digest}/{FORMAT_VERSION}/{exporter}/{DEFAULT_OPSET}/{torch.__version__}/"
+        f"{graph_code_digest()}".encode()
     ).hexdigest()[:16]
     root = Path(cache_dir) if cache_dir is not None else default_onnx_cache()
     target = root / key

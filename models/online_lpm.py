@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
@@ -47,7 +48,7 @@ from torch import Tensor, nn
 from models.base_lpm import BaseLPM, BaseLPMConfig, base_small, base_tiny
 from models.dit import Attention, DiTBlock, apply_rope, rope_tables, timestep_embedding
 from models.encoders import AUDIO_FEATURE_DIM
-from models.motion import CURVE_MAX, CURVE_MIN
+from models.motion import CURVE_MAX, CURVE_MIN, NUM_CURVES
 
 _NEG = -1e4  # additive mask value (finite, so fully masked rows never appear and ONNX is happy)
 
@@ -170,21 +171,37 @@ def unflatten_state(tensors: list[Tensor]) -> OnlineState:
     )
 
 
-class ChunkContext(NamedTuple):
-    """What every pass over one chunk shares (`OnlineNet.prepare`): the text tokens, each audio
-    stream's (tokens, mask, RoPE), the RoPE tables of the chunk's frames (audio-relative) and
-    positions (self-attention), the self-attention mask, and the cache's keys already rotated
-    ``[depth, B, H, sink + window, Dh]`` with their values."""
+class CrossKV(NamedTuple):
+    """One layer's cross-attention memory for a chunk: text keys/values ``[B, H, Lt, Dh]`` and
+    the audio stream's keys (RoPE applied) and values ``[B, H, Na, Dh]``, each with its additive
+    attention bias (0 where a query may attend, `MASKED` where not)."""
 
-    text: Tensor
-    text_mask: Tensor
-    speak: tuple[Tensor, Tensor, tuple[Tensor, Tensor]]
-    listen: tuple[Tensor, Tensor, tuple[Tensor, Tensor]]
+    text_k: Tensor
+    text_v: Tensor
+    text_bias: Tensor
+    audio_k: Tensor
+    audio_v: Tensor
+    audio_bias: Tensor
+
+
+class ChunkContext(NamedTuple):
+    """What every pass over one chunk shares (`OnlineNet.prepare`): each layer's cross-attention
+    keys and values (text and its audio stream: they do not depend on ``x_t``), the RoPE tables
+    of the chunk's frames (audio-relative) and positions (self-attention) in the
+    `rotate`-ready layout ``[B|1, 1, C, Dh]``, the self-attention bias, and the cache's keys
+    already rotated ``[depth, B, H, sink + window, Dh]`` with their values."""
+
+    cross: list[CrossKV]
     frame_rope: tuple[Tensor, Tensor]
     q_rope: tuple[Tensor, Tensor]
-    allowed: Tensor
+    self_bias: Tensor
     cache_k: Tensor
     cache_v: Tensor
+
+
+# Additive bias of a masked-out key: a finite stand-in for −∞ (every query keeps at least one
+# key, so the softmax gives such keys exactly zero weight, as with −∞).
+MASKED = -1e9
 
 
 def _heads(attn: Attention, x: Tensor) -> Tensor:
@@ -198,6 +215,80 @@ def _merge(attn: Attention, y: Tensor) -> Tensor:
 
 def _modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     return x * (1 + scale) + shift
+
+
+def _split_heads(x: Tensor, heads: int, n: int) -> Tensor:
+    """``[B, n, D] → [B, H, n, Dh]``. Sizes come from the config, never from tensor shapes, so an
+    exported graph does no shape arithmetic at run time; ``n = −1`` for a length known only
+    then (the prompt's tokens, once per chunk), the batch is then read off ``x``."""
+    dh = _width(x) // heads
+    shape = (-1, n, heads, dh) if n > 0 else (x.shape[0], -1, heads, dh)
+    return x.reshape(shape).transpose(1, 2)
+
+
+def _width(x: Tensor) -> int:
+    return int(x.shape[-1])
+
+
+def _join_heads(y: Tensor, n: int, dim: int) -> Tensor:
+    """``[B, H, n, Dh] → [B, n, D]``."""
+    return y.transpose(1, 2).reshape(-1, n, dim)
+
+
+def _rotation(head_dim: int, device: torch.device) -> Tensor:
+    """``R [Dh, Dh]`` with ``(x @ R)`` = the pairs of ``x`` turned by 90°: ``(−x₂ᵢ₊₁, x₂ᵢ)``."""
+    r = np.zeros((head_dim, head_dim), dtype=np.float32)
+    r[1::2, 0::2] = -np.eye(head_dim // 2, dtype=np.float32)
+    r[0::2, 1::2] = np.eye(head_dim // 2, dtype=np.float32)
+    return torch.from_numpy(r).to(device)
+
+
+def rope_full(positions: Tensor, head_dim: int, base: float) -> tuple[Tensor, Tensor]:
+    """cos/sin ``[B|1, 1, N, Dh]`` for `rotate`: `models.dit.rope_tables` of ``positions
+    [B|1, N]`` with each pair's angle written twice (the same angles, computed the same way)."""
+    freqs = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    freqs = freqs.repeat_interleave(2).to(positions.device)  # a constant of the graph
+    angles = positions.to(torch.float32)[..., None] * freqs
+    return angles.cos()[:, None], angles.sin()[:, None]
+
+
+def rotate(x: Tensor, cos: Tensor, sin: Tensor, head_dim: int) -> Tensor:
+    """`models.dit.apply_rope` on ``x [B, H, N, Dh]`` with `rope_full` tables, as one matmul
+    and three element-wise ops (the same arithmetic: each output is one product minus or plus
+    another)."""
+    return x * cos + (x @ _rotation(head_dim, x.device)) * sin
+
+
+def _project_kv(
+    attn: Attention, context: Tensor, n: int, rope: tuple[Tensor, Tensor] | None = None
+) -> tuple[Tensor, Tensor]:
+    """Keys (rotated when ``rope`` is given) and values ``[B, H, N, Dh]`` of ``context``."""
+    k, v = (_split_heads(a, attn.heads, n) for a in attn.kv(context).chunk(2, dim=-1))
+    return (apply_rope(k, *rope) if rope is not None else k), v
+
+
+def _weights(*layers: nn.Linear, dim: int = 0) -> tuple[Tensor, Tensor]:
+    """Several projections of one input as one: weights stacked (``dim = 0``, outputs side by
+    side) or joined along the inputs (``dim = 1``, outputs summed, biases added). In an export
+    the joined weights are constants: one matrix product where there were several."""
+    weight = torch.cat([layer.weight for layer in layers], dim=dim)
+    if dim == 0:
+        return weight, torch.cat([layer.bias for layer in layers])
+    bias: Tensor = layers[0].bias
+    for layer in layers[1:]:
+        bias = bias + layer.bias
+    return weight, bias
+
+
+def _attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, head_dim: int) -> Tensor:
+    """Softmax attention ``[B, H, Nq, Dh]`` with an additive ``bias`` for the mask (the same
+    scaling as `torch.nn.functional.scaled_dot_product_attention`)."""
+    scores = (q @ k.transpose(-1, -2)) * (head_dim**-0.5) + bias
+    return torch.softmax(scores, dim=-1) @ v
+
+
+def _bias(allowed: Tensor) -> Tensor:
+    return torch.where(allowed, 0.0, MASKED)
 
 
 class OnlineNet(nn.Module):
@@ -229,6 +320,16 @@ class OnlineNet(nn.Module):
         flag = torch.zeros(b, n, 1, dtype=x_t.dtype, device=x_t.device)
         h = self.base.in_proj(torch.cat((x_t, zeros, flag), dim=-1))
         c = self.base.time(timestep_embedding(t.reshape(-1), h.shape[-1])).view(b, n, -1)
+        return h, c
+
+    def _embed_chunk(self, x_t: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """Chunk tokens ``[B, C, D]`` and conditioning ``[B|1, 1, D]`` shared by the chunk's
+        frames (``t [B]``, or ``[1]`` for every stream at once: then the conditioning is a
+        constant of an exported graph). The clean-context inputs of ``in_proj`` are zero in a
+        chunk, so only the ``x_t`` columns of its weight take part."""
+        w = self.base.in_proj.weight[:, :NUM_CURVES]
+        h = F.linear(x_t, w, self.base.in_proj.bias)
+        c = self.base.time(timestep_embedding(t, h.shape[-1]))[:, None]
         return h, c
 
     def _text(self, text: Tensor, text_mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -273,8 +374,9 @@ class OnlineNet(nn.Module):
         text: Tensor,
         text_mask: Tensor,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """Velocity ``[B, C, 61]`` of chunk ``x_t [B, C, 61]`` at times ``t [B]``, and the
-        chunk's own keys (before RoPE) and values ``[depth, B, H, C, Dh]`` for the cache.
+        """Velocity ``[B, C, 61]`` of chunk ``x_t [B, C, 61]`` at times ``t [B]`` (or ``[1]``: one
+        for all), and the chunk's own keys (before RoPE) and values ``[depth, B, H, C, Dh]``
+        for the cache.
 
         ``frames [B]``: frames before this chunk. ``speak [B, Hs + C + L, 323]``: the speak
         history, the chunk and its look-ahead; ``listen [B, Hl + C, 323]``. Several passes over
@@ -315,62 +417,90 @@ class OnlineNet(nn.Module):
         ref_ok = torch.ones(b, 1, dtype=torch.bool, device=dev)
         own_ok = torch.ones(b, chunk, dtype=torch.bool, device=dev)
         allowed = torch.cat((ref_ok, sink_ok, win_ok, own_ok), dim=1)[:, None, None, :]
-        q_rope = rope_tables(q_pos, dit.head_dim, dit.rope_base)
+        q_rope = rope_full(q_pos, dit.head_dim, dit.rope_base)
         cache_rope = rope_tables(cache_pos, dit.head_dim, dit.rope_base)
         # [depth, B, H, N, Dh] against [B, N, Dh/2] tables: broadcasts over depth and heads.
         cache_k = apply_rope(torch.cat((cache.sink_k, cache.win_k), dim=3), *cache_rope)
         cache_v = torch.cat((cache.sink_v, cache.win_v), dim=3)
 
         # Audio: positions relative to the chunk's first frame; history before frame 0 is absent.
-        audio = []
-        for feats, hist, ahead, reach in (
-            (speak, cfg.speak_history, cfg.lookahead, dit.speak_window),
-            (listen, cfg.listen_history, 0, dit.listen_window),
+        audio = {}
+        for name, feats, hist, ahead, reach in (
+            ("speak", speak, cfg.speak_history, cfg.lookahead, dit.speak_window),
+            ("listen", listen, cfg.listen_history, 0, dit.listen_window),
         ):
             a_pos = torch.arange(-hist, chunk + ahead, dtype=torch.float32, device=dev)
             rel = a_pos[None, :] - j[0][:, None]  # [C, Na]: audio frame − query frame
             ok = (rel <= ahead) & (rel >= -reach)
             present = (a_pos[None] + n) >= 0  # [B, Na]
-            audio.append(
-                (
-                    self.base.audio(feats),
-                    (ok[None] & present[:, None])[:, None],
-                    rope_tables(a_pos[None], dit.head_dim, dit.rope_base),
-                )
+            audio[name] = (
+                self.base.audio(feats),
+                _bias((ok[None] & present[:, None])[:, None]),
+                rope_tables(a_pos[None], dit.head_dim, dit.rope_base),
+                hist + chunk + ahead,
             )
-        frame_rope = rope_tables(j, dit.head_dim, dit.rope_base)
-        return ChunkContext(
-            tokens, tmask, audio[0], audio[1], frame_rope, q_rope, allowed, cache_k, cache_v
-        )
+        # Cross-attention keys and values depend on the conditions alone: once per chunk.
+        text_bias = _bias(tmask)
+        cross = []
+        for block in self._blocks():
+            a_tokens, a_bias, a_rope, a_len = audio[block.hears]
+            text_k, text_v = _project_kv(block.text_attn, tokens, -1)
+            audio_k, audio_v = _project_kv(block.audio_attn, a_tokens, a_len, a_rope)
+            cross.append(CrossKV(text_k, text_v, text_bias, audio_k, audio_v, a_bias))
+        frame_rope = rope_full(j, dit.head_dim, dit.rope_base)
+        return ChunkContext(cross, frame_rope, q_rope, _bias(allowed), cache_k, cache_v)
 
     def forward_prepared(
         self, x_t: Tensor, t: Tensor, ctx: ChunkContext
     ) -> tuple[Tensor, Tensor, Tensor]:
         """`forward_chunk` with the chunk's context made by `prepare`."""
-        b, chunk, _ = x_t.shape
-        if chunk != self.config.chunk:
-            raise ValueError(f"a chunk is {self.config.chunk} frames, got {chunk}")
-        h, c = self._embed(x_t, t[:, None].expand(b, chunk))
+        vel, k, v = self._run(x_t, t, ctx, keys_only=False)
+        assert vel is not None
+        return vel, k, v
+
+    def chunk_kv(self, x_t: Tensor, t: Tensor, ctx: ChunkContext) -> tuple[Tensor, Tensor]:
+        """The chunk's keys and values alone (what a cache pass keeps): the last block stops
+        after its key/value projection and the output head is skipped."""
+        _, k, v = self._run(x_t, t, ctx, keys_only=True)
+        return k, v
+
+    def _run(
+        self, x_t: Tensor, t: Tensor, ctx: ChunkContext, keys_only: bool
+    ) -> tuple[Tensor | None, Tensor, Tensor]:
+        chunk = self.config.chunk
+        if x_t.shape[1] != chunk:
+            raise ValueError(f"a chunk is {chunk} frames, got {x_t.shape[1]}")
+        h, c = self._embed_chunk(x_t, t)
+        dh = self.config.base.dit.head_dim
+        blocks = self._blocks()
         new_k, new_v = [], []
-        for li, block in enumerate(self._blocks()):
+        dim, heads = self.config.base.dit.dim, self.config.base.dit.heads
+        for li, block in enumerate(blocks):
             s1, sc1, g1, s2, sc2, g2 = block.ada(c).chunk(6, dim=-1)
             hn = _modulate(block.norm1(h), s1, sc1)
             attn = block.self_attn
-            q = apply_rope(_heads(attn, attn.q(hn)), *ctx.q_rope)
-            k, v = (_heads(attn, a) for a in attn.kv(hn).chunk(2, dim=-1))
+            qkv = F.linear(hn, *_weights(attn.q, attn.kv))
+            q, k, v = (_split_heads(a, heads, chunk) for a in qkv.split(dim, dim=-1))
             new_k.append(k)
             new_v.append(v)
-            keys = torch.cat((ctx.cache_k[li], apply_rope(k, *ctx.q_rope)), dim=2)
+            if keys_only and li == len(blocks) - 1:
+                return None, torch.stack(new_k), torch.stack(new_v)
+            keys = torch.cat((ctx.cache_k[li], rotate(k, *ctx.q_rope, dh)), dim=2)
             vals = torch.cat((ctx.cache_v[li], v), dim=2)
-            h = h + g1 * _merge(
-                attn, F.scaled_dot_product_attention(q, keys, vals, attn_mask=ctx.allowed)
-            )
+            y = _attention(rotate(q, *ctx.q_rope, dh), keys, vals, ctx.self_bias, dh)
+            h = h + g1 * attn.out(_join_heads(y, chunk, dim))
+            # Text and audio cross-attention: one query projection, one output projection.
             f = block.norm_cross(h)
-            tokens, mask, rope = ctx.speak if block.hears == "speak" else ctx.listen
-            cross = block.text_attn(f, ctx.text, ctx.text_mask) + block.audio_attn(
-                f, tokens, mask, ctx.frame_rope, rope
+            text, audio, x = block.text_attn, block.audio_attn, ctx.cross[li]
+            q_text, q_audio = (
+                _split_heads(a, heads, chunk)
+                for a in F.linear(f, *_weights(text.q, audio.q)).split(dim, dim=-1)
             )
-            h = h + cross
+            y_text = _attention(q_text, x.text_k, x.text_v, x.text_bias, dh)
+            q_audio = rotate(q_audio, *ctx.frame_rope, dh)
+            y_audio = _attention(q_audio, x.audio_k, x.audio_v, x.audio_bias, dh)
+            y = _join_heads(torch.cat((y_text, y_audio), dim=1), chunk, 2 * dim)
+            h = h + F.linear(y, *_weights(text.out, audio.out, dim=1))
             h = h + g2 * block.ffn(_modulate(block.norm2(h), s2, sc2))
         return self._head(h, c), torch.stack(new_k), torch.stack(new_v)
 
@@ -567,7 +697,6 @@ class OnlineLPM(nn.Module):
         cfg = self.config
         sp = torch.cat((state.speak_hist, speak), dim=1)
         li = torch.cat((state.listen_hist, listen), dim=1)
-        b = noise.shape[0]
 
         # Backbone: Euler steps; the last step's input is the noisy history it caches.
         x = noise
@@ -575,7 +704,8 @@ class OnlineLPM(nn.Module):
         k = v = None
         ctx = self.backbone.prepare(state.frames, state.backbone, sp, li, text, text_mask)
         for i in range(len(times) - 1):
-            t = noise.new_full((b,), times[i])
+            # One time for every stream: the conditioning becomes a constant of an export.
+            t = torch.full((1,), times[i], device=noise.device)
             vel, k, v = self.backbone.forward_prepared(x, t, ctx)
             x = x + (times[i + 1] - times[i]) * vel
         assert k is not None and v is not None
@@ -585,9 +715,11 @@ class OnlineLPM(nn.Module):
         tr = cfg.refine_time
         x_r = (1 - tr) * x + tr * refine_noise
         ctx = self.refiner.prepare(state.frames, state.refiner, sp, li, text, text_mask)
-        vel, _, _ = self.refiner.forward_prepared(x_r, noise.new_full((b,), tr), ctx)
+        vel, _, _ = self.refiner.forward_prepared(
+            x_r, torch.full((1,), tr, device=noise.device), ctx
+        )
         clean = x_r - tr * vel
-        _, k, v = self.refiner.forward_prepared(clean, noise.new_zeros(b), ctx)
+        k, v = self.refiner.chunk_kv(clean, torch.zeros(1, device=noise.device), ctx)
         refiner = commit_kv(state.refiner, state.frames, k, v)
 
         curves = clean * self.curve_std + self.curve_mean
