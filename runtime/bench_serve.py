@@ -244,15 +244,18 @@ def bench_serve(
     size: int = 256,
     encoding: str = "rgba8",
     character_dir: Path | None = None,
+    generator: str | None = None,
 ) -> RunResult:
-    """Run one configuration: a fresh server, ``sessions`` client processes, ``seconds`` long."""
+    """Run one configuration: a fresh server (``generator``: the server's default when None),
+    ``sessions`` client processes, ``seconds`` long."""
     from runtime.config import ServerConfig
 
     port = _free_port()
     directory = character_dir or ServerConfig().character_dir
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    with running_server(port, size, sessions, directory) as proc:
+    extra = ["--generator", generator] if generator else None
+    with running_server(port, size, sessions, directory, extra) as proc:
         clients = [
             ctx.Process(target=_client_main, args=(port, seconds, size, encoding, 1000 + i, queue))
             for i in range(sessions)

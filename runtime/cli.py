@@ -386,6 +386,9 @@ def bench_serve_cmd(
     size: Annotated[int, typer.Option(help="Frame width and height.")] = 256,
     encoding: Annotated[str, typer.Option(help="rgba8 or jpeg.")] = "rgba8",
     character_dir: Annotated[Path | None, typer.Option(help="Server's character dir.")] = None,
+    generator: Annotated[
+        str | None, typer.Option(help="Server's generator (online, procedural); its default.")
+    ] = None,
 ) -> None:
     """Real server, N real-time client processes: fps, latency, late frames, CPU, RSS."""
     from rich.table import Table
@@ -397,7 +400,13 @@ def bench_serve_cmd(
     except ValueError:
         _fail(f"--sessions must be integers separated by commas, got {sessions!r}")
         return
-    table = Table(title=f"lpm bench serve: {size}x{size} {encoding}, {seconds:g} s per client")
+    from runtime.config import DEFAULT_GENERATOR, GENERATORS
+
+    if generator is not None and generator not in GENERATORS:
+        _fail(f"unknown generator {generator!r} (available: {', '.join(GENERATORS)})")
+        return
+    title = f"{generator or DEFAULT_GENERATOR} generator, {size}x{size} {encoding}"
+    table = Table(title=f"lpm bench serve: {title}, {seconds:g} s per client")
     columns = (
         "sessions", "fps_min", "fps_mean", "server_p50_ms", "server_p99_ms", "client_p50_ms",
         "client_p99_ms", "late_frames", "missing_frames", "cpu_percent", "rss_start_mb",
@@ -407,7 +416,7 @@ def bench_serve_cmd(
         table.add_column(name.replace("_", " "), justify="right")
     for n in counts:
         with console.status(f"{n} sessions for {seconds:g} s"):
-            row = bench_serve(n, seconds, size, encoding, character_dir).row()
+            row = bench_serve(n, seconds, size, encoding, character_dir, generator).row()
         table.add_row(
             *(f"{row[c]:.1f}" if isinstance(row[c], float) else str(row[c]) for c in columns)
         )
