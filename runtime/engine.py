@@ -18,6 +18,7 @@ import collections
 import concurrent.futures
 import itertools
 import logging
+import os
 import secrets
 import tempfile
 import threading
@@ -160,6 +161,11 @@ class Engine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._prep_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lpm-prep")
+        # Frames of one tick are rendered and encoded side by side: OpenCV and NumPy release
+        # the GIL, and a chunked generator hands over several frames per session at once.
+        self._render_pool = concurrent.futures.ThreadPoolExecutor(
+            max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="lpm-render"
+        )
         self._seq = itertools.count(1)
         self.shutting_down = False
         self.tick_times_ms: collections.deque[float] = collections.deque(maxlen=5000)
@@ -182,6 +188,7 @@ class Engine:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._prep_pool.shutdown(wait=False, cancel_futures=True)
+        self._render_pool.shutdown(wait=False, cancel_futures=True)
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -261,25 +268,33 @@ class Engine:
                 self.generator.step(inp.gen_state, chunk)
                 for inp, chunk in zip(inputs, chunks, strict=True)
             ]
+        frames = [
+            self._render_pool.submit(self._frame, job.session, row)
+            for job, (curves, _) in zip(jobs, results, strict=True)
+            for row in curves
+        ]
         outputs = []
+        done = 0
         for job, (curves, state_after), inp, feats in zip(
             jobs, results, inputs, feature_states, strict=True
         ):
             s = job.session
-            character = self.registry.get(s.character_id)
-            pixels = []
-            for row in curves:
-                rgba = character.renderer.render(row)
-                if rgba.shape[1] != s.width or rgba.shape[0] != s.height:
-                    interp = cv2.INTER_AREA if s.width < rgba.shape[1] else cv2.INTER_LINEAR
-                    rgba = cv2.resize(rgba, (s.width, s.height), interpolation=interp)
-                pixels.append(self._encode(rgba, s.encoding, s.jpeg_quality))
+            pixels = [f.result() for f in frames[done : done + len(curves)]]
+            done += len(curves)
             with self._lock:
                 states = s.frame_states(inp.probs[0], inp.probs[1])
             outputs.append(
                 ChunkOutput(job, curves, (state_after, feats), pixels, states, time.monotonic_ns())
             )
         return outputs
+
+    def _frame(self, s: Session, curves: np.ndarray) -> tuple[bytes | memoryview, ...]:
+        """One frame of session ``s`` rendered at its size and encoded (a render thread)."""
+        rgba = self.registry.get(s.character_id).renderer.render(curves)
+        if rgba.shape[1] != s.width or rgba.shape[0] != s.height:
+            interp = cv2.INTER_AREA if s.width < rgba.shape[1] else cv2.INTER_LINEAR
+            rgba = cv2.resize(rgba, (s.width, s.height), interpolation=interp)
+        return self._encode(rgba, s.encoding, s.jpeg_quality)
 
     @staticmethod
     def _encode(rgba: np.ndarray, encoding: str, quality: int) -> tuple[bytes | memoryview, ...]:
