@@ -4,7 +4,8 @@ A chunk of session ``s`` covers frames ``[k, k+C)`` = samples ``[a, b)`` on its 
 It is **due** when either
 
 * real time has passed its end plus a grace for in-flight audio (``now >= b + grace``): listen
-  and idle frames are made in real time, or
+  and idle frames are made in real time; a chunk the NPC speaks in also waits for the speak
+  look-ahead its generator hears (``b + lookahead + grace``: speech streamed in real time), or
 * the NPC's own speech covers it (plus the look-ahead), it lies within the horizon
   (``a <= now + horizon``) and the player is not talking: TTS usually arrives faster than real
   time, and frames made early absorb jitter; but a frame made early cannot react to the player.
@@ -68,16 +69,19 @@ class Scheduler:
                     skipped[s.id] = target - s.cursor
                     s.cursor = target
             a, b = s.cursor * spf, (s.cursor + c) * spf
-            realtime = now >= b + grace
             need = b + p.lookahead_frames * spf
+            covered = s.speak.covered_until(a)
+            # While the NPC speaks, real time also waits for the look-ahead (unless it is here).
+            wait = need - b if a < covered < need else 0
+            realtime = now >= b + wait + grace
             horizon = p.horizon_us * SAMPLE_RATE // 1_000_000
-            spoken = not realtime and s.speak.covered_until(a) >= need
+            spoken = not realtime and covered >= need
             early = spoken and a <= now + horizon and not s.player_talking(now)
             if realtime or early:
                 jobs.append(ChunkJob(s, s.cursor, c, s.epoch, early=early))
                 wake = now_ns  # more may be due right away
             else:
-                due = s.ns_at(b + grace)
+                due = s.ns_at(b + wait + grace)
                 if spoken:  # speech waits only for the horizon
                     due = min(due, s.ns_at(a - horizon))
                 wake = due if wake is None else min(wake, due)

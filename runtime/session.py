@@ -59,9 +59,14 @@ class Pacing:
         return round(self.chunk_frames * 1e6 / self.fps)
 
     @property
+    def lookahead_us(self) -> int:
+        return round(self.lookahead_frames * 1e6 / self.fps)
+
+    @property
     def latency_us(self) -> int:
-        """How long after real time a frame is guaranteed: a chunk, its grace, its budget."""
-        return self.chunk_us + self.grace_us + self.budget_us
+        """How long after real time a frame is guaranteed: a chunk, its grace, the speak
+        look-ahead a speaking chunk waits for, its budget."""
+        return self.chunk_us + self.grace_us + self.lookahead_us + self.budget_us
 
     def pts_us(self, index: int) -> int:
         return round(index * 1e6 / self.fps)

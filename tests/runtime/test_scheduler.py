@@ -202,3 +202,35 @@ def test_speech_waits_for_real_time_while_the_player_talks() -> None:
     clock.ns = s.created_ns + silent_ms * MS  # the player has been silent for 0.6 s
     made = run_due(Scheduler(), [s], clock)
     assert max(k for _, k in made) * 40 > silent_ms + 300  # speech runs ahead again
+
+
+def test_speech_streamed_in_real_time_waits_for_the_look_ahead() -> None:
+    clock = Clock()
+    p = Pacing(chunk_frames=4, lookahead_frames=2)
+    s = make_session(clock, p)
+    packet = SAMPLE_RATE // 50  # 20 ms packets, each sent when its audio has been spoken
+    grace = p.grace_us * 1000
+
+    def stream_until(ms: int) -> None:
+        while s.speak.end * 1000 // SAMPLE_RATE < ms:
+            s.push_speak(np.full(packet, 0.1, np.float32), SAMPLE_RATE, None)
+        clock.ns = s.created_ns + ms * MS
+
+    stream_until(160)
+    clock.ns += grace  # the chunk's grace is over, but its 80 ms look-ahead has not arrived
+    assert run_due(Scheduler(), [s], clock) == []
+    stream_until(240)  # chunk 0 ends at 160 ms, its look-ahead at 240 ms: now it can run early
+    assert run_due(Scheduler(), [s], clock) == [("s", 0)]
+    assert p.latency_us == p.chunk_us + p.grace_us + p.lookahead_us + p.budget_us
+
+    # A line that stops inside the look-ahead waits for it at most: then real time goes on.
+    quiet = make_session(clock, p, sid="q")
+    quiet.push_speak(np.full(SAMPLE_RATE * 170 // 1000, 0.1, np.float32), SAMPLE_RATE, None)
+    clock.ns = quiet.created_ns + 160 * MS + grace
+    assert run_due(Scheduler(), [quiet], clock) == []
+    clock.ns += p.lookahead_us * 1000
+    assert run_due(Scheduler(), [quiet], clock) == [("q", 0)]
+    # Without speech the same chunk runs at its grace.
+    idle = make_session(clock, p, sid="i")
+    clock.ns = idle.created_ns + 160 * MS + grace
+    assert run_due(Scheduler(), [idle], clock) == [("i", 0)]
