@@ -4,8 +4,9 @@ A chunk of session ``s`` covers frames ``[k, k+C)`` = samples ``[a, b)`` on its 
 It is **due** when either
 
 * real time has passed its end plus a grace for in-flight audio (``now >= b + grace``): listen
-  and idle frames are made in real time; a chunk the NPC speaks in also waits for the speak
-  look-ahead its generator hears (``b + lookahead + grace``: speech streamed in real time), or
+  and idle frames are made in real time; a chunk the NPC speaks in waits for the speak
+  look-ahead its generator hears, at most until ``b + lookahead + grace`` (speech streamed in
+  real time), and runs as soon as real time has passed ``b`` with that look-ahead here, or
 * the NPC's own speech covers it (plus the look-ahead), it lies within the horizon
   (``a <= now + horizon``) and the player is not talking: TTS usually arrives faster than real
   time, and frames made early absorb jitter; but a frame made early cannot react to the player.
@@ -71,17 +72,18 @@ class Scheduler:
             a, b = s.cursor * spf, (s.cursor + c) * spf
             need = b + p.lookahead_frames * spf
             covered = s.speak.covered_until(a)
-            # While the NPC speaks, real time also waits for the look-ahead (unless it is here).
+            # While the NPC speaks, real time also waits for the look-ahead; once the chunk's
+            # speech and look-ahead are here, nothing is in flight: no grace is needed.
             wait = need - b if a < covered < need else 0
-            realtime = now >= b + wait + grace
+            spoken = covered >= need
+            realtime = now >= b + wait + grace or (spoken and now >= b)
             horizon = p.horizon_us * SAMPLE_RATE // 1_000_000
-            spoken = not realtime and covered >= need
-            early = spoken and a <= now + horizon and not s.player_talking(now)
+            early = not realtime and spoken and a <= now + horizon and not s.player_talking(now)
             if realtime or early:
                 jobs.append(ChunkJob(s, s.cursor, c, s.epoch, early=early))
                 wake = now_ns  # more may be due right away
             else:
-                due = s.ns_at(b + wait + grace)
+                due = s.ns_at(b if spoken else b + wait + grace)
                 if spoken:  # speech waits only for the horizon
                     due = min(due, s.ns_at(a - horizon))
                 wake = due if wake is None else min(wake, due)
