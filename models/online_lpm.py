@@ -174,7 +174,7 @@ def unflatten_state(tensors: list[Tensor]) -> OnlineState:
 class CrossKV(NamedTuple):
     """One layer's cross-attention memory for a chunk: text keys/values ``[B, H, Lt, Dh]`` and
     the audio stream's keys (RoPE applied) and values ``[B, H, Na, Dh]``, each with its additive
-    attention bias (0 where a query may attend, `MASKED` where not)."""
+    attention bias (0 where a query may attend, `_NEG` where not)."""
 
     text_k: Tensor
     text_v: Tensor
@@ -199,16 +199,6 @@ class ChunkContext(NamedTuple):
     cache_v: Tensor
 
 
-# Additive bias of a masked-out key: a finite stand-in for −∞ (every query keeps at least one
-# key, so the softmax gives such keys exactly zero weight, as with −∞).
-MASKED = -1e9
-
-
-def _heads(attn: Attention, x: Tensor) -> Tensor:
-    b, n, _ = x.shape
-    return x.view(b, n, attn.heads, -1).transpose(1, 2)  # [B, H, N, Dh]
-
-
 def _merge(attn: Attention, y: Tensor) -> Tensor:
     return attn.out(y.transpose(1, 2).flatten(2))
 
@@ -221,13 +211,9 @@ def _split_heads(x: Tensor, heads: int, n: int) -> Tensor:
     """``[B, n, D] → [B, H, n, Dh]``. Sizes come from the config, never from tensor shapes, so an
     exported graph does no shape arithmetic at run time; ``n = −1`` for a length known only
     then (the prompt's tokens, once per chunk), the batch is then read off ``x``."""
-    dh = _width(x) // heads
+    dh = int(x.shape[-1]) // heads
     shape = (-1, n, heads, dh) if n > 0 else (x.shape[0], -1, heads, dh)
     return x.reshape(shape).transpose(1, 2)
-
-
-def _width(x: Tensor) -> int:
-    return int(x.shape[-1])
 
 
 def _join_heads(y: Tensor, n: int, dim: int) -> Tensor:
@@ -244,12 +230,13 @@ def _rotation(head_dim: int, device: torch.device) -> Tensor:
 
 
 def rope_full(positions: Tensor, head_dim: int, base: float) -> tuple[Tensor, Tensor]:
-    """cos/sin ``[B|1, 1, N, Dh]`` for `rotate`: `models.dit.rope_tables` of ``positions
-    [B|1, N]`` with each pair's angle written twice (the same angles, computed the same way)."""
-    freqs = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
-    freqs = freqs.repeat_interleave(2).to(positions.device)  # a constant of the graph
-    angles = positions.to(torch.float32)[..., None] * freqs
-    return angles.cos()[:, None], angles.sin()[:, None]
+    """`models.dit.rope_tables` of ``positions [B|1, N]`` laid out for `rotate`: cos/sin
+    ``[B|1, 1, N, Dh]`` with each pair's angle written twice."""
+    cos, sin = rope_tables(positions, head_dim, base)
+    return (
+        torch.stack((cos, cos), dim=-1).flatten(-2)[:, None],
+        torch.stack((sin, sin), dim=-1).flatten(-2)[:, None],
+    )
 
 
 def rotate(x: Tensor, cos: Tensor, sin: Tensor, head_dim: int) -> Tensor:
@@ -288,7 +275,7 @@ def _attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, head_dim: int) -> 
 
 
 def _bias(allowed: Tensor) -> Tensor:
-    return torch.where(allowed, 0.0, MASKED)
+    return torch.where(allowed, 0.0, _NEG)
 
 
 class OnlineNet(nn.Module):
@@ -354,7 +341,7 @@ class OnlineNet(nn.Module):
             s1, sc1, g1, s2, sc2, g2 = block.ada(c).chunk(6, dim=-1)
             h = _modulate(block.norm1(x), s1, sc1)
             attn = block.self_attn
-            k, v = (_heads(attn, a) for a in attn.kv(h).chunk(2, dim=-1))
+            k, v = _project_kv(attn, h, -1)
             ks.append(k)
             vs.append(v)
             # Attending to itself alone, the token's attention output is its own value.
@@ -471,10 +458,10 @@ class OnlineNet(nn.Module):
         if x_t.shape[1] != chunk:
             raise ValueError(f"a chunk is {chunk} frames, got {x_t.shape[1]}")
         h, c = self._embed_chunk(x_t, t)
-        dh = self.config.base.dit.head_dim
+        dit = self.config.base.dit
+        dim, heads, dh = dit.dim, dit.heads, dit.head_dim
         blocks = self._blocks()
         new_k, new_v = [], []
-        dim, heads = self.config.base.dit.dim, self.config.base.dit.heads
         for li, block in enumerate(blocks):
             s1, sc1, g1, s2, sc2, g2 = block.ada(c).chunk(6, dim=-1)
             hn = _modulate(block.norm1(h), s1, sc1)
@@ -590,15 +577,15 @@ class OnlineNet(nn.Module):
             s1, sc1, g1, s2, sc2, g2 = block.ada(c).chunk(6, dim=-1)
             hn = _modulate(block.norm1(h), s1, sc1)
             attn = block.self_attn
-            qh = _heads(attn, attn.q(hn))
-            k, v = (_heads(attn, x) for x in attn.kv(hn).chunk(2, dim=-1))
+            qh = _split_heads(attn.q(hn), attn.heads, -1)
+            k, v = _project_kv(attn, hn, -1)
             sink_k = torch.cat((ref_k[li], k[:, :, :chunk]), dim=2)  # history's first chunk
             sink_v = torch.cat((ref_v[li], v[:, :, :chunk]), dim=2)
             scale = qh.shape[-1] ** -0.5
             s_sink = apply_rope(qh, *q_stream) @ apply_rope(sink_k, *k_sink_rope).transpose(-1, -2)
             s_main = apply_rope(qh, *q_true) @ apply_rope(k, *k_main_rope).transpose(-1, -2)
             scores = torch.cat((s_sink, s_main), dim=-1) * scale
-            scores = scores + torch.where(allowed, 0.0, _NEG).to(scores.dtype)
+            scores = scores + _bias(allowed).to(scores.dtype)
             y = torch.softmax(scores, dim=-1) @ torch.cat((sink_v, v), dim=2)
             h = h + g1 * _merge(attn, y)
             fn = block.norm_cross(h)
