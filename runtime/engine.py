@@ -66,6 +66,7 @@ from models.motion import CURVE_NAMES
 from models.performer import ProceduralPerformer
 from models.portrait import PortraitError
 from models.render.prep import PrepError
+from models.render.warp import WarpRenderer
 from runtime.characters import CharacterRegistry
 from runtime.config import ServerConfig
 from runtime.frontend import SileroVad
@@ -268,11 +269,12 @@ class Engine:
                 self.generator.step(inp.gen_state, chunk)
                 for inp, chunk in zip(inputs, chunks, strict=True)
             ]
-        frames = [
-            self._render_pool.submit(self._frame, job.session, row)
-            for job, (curves, _) in zip(jobs, results, strict=True)
-            for row in curves
-        ]
+        frames = []
+        for job, (curves, _) in zip(jobs, results, strict=True):
+            renderer = self.registry.get(job.session.character_id).renderer
+            frames += [
+                self._render_pool.submit(self._frame, renderer, job.session, row) for row in curves
+            ]
         outputs = []
         done = 0
         for job, (curves, state_after), inp, feats in zip(
@@ -288,9 +290,11 @@ class Engine:
             )
         return outputs
 
-    def _frame(self, s: Session, curves: np.ndarray) -> tuple[bytes | memoryview, ...]:
+    def _frame(
+        self, renderer: WarpRenderer, s: Session, curves: np.ndarray
+    ) -> tuple[bytes | memoryview, ...]:
         """One frame of session ``s`` rendered at its size and encoded (a render thread)."""
-        rgba = self.registry.get(s.character_id).renderer.render(curves)
+        rgba = renderer.render(curves)
         if rgba.shape[1] != s.width or rgba.shape[0] != s.height:
             interp = cv2.INTER_AREA if s.width < rgba.shape[1] else cv2.INTER_LINEAR
             rgba = cv2.resize(rgba, (s.width, s.height), interpolation=interp)
