@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from runtime.terminal import console
+from runtime.terminal import BackendOption, CheckpointOption, GeneratorOption, console
 from runtime.terminal import fail as _fail
 from runtime.terminal import progress as _progress
 
@@ -126,16 +126,9 @@ def demo(
     out: Annotated[Path, typer.Option(help="Output video.")] = Path("demo.mp4"),
     size: Annotated[int, typer.Option(help="Output frame size in pixels.")] = 512,
     seed: Annotated[int, typer.Option(help="Performance seed.")] = 0,
-    generator: Annotated[
-        str | None, typer.Option(help="Performance generator: online or procedural.")
-    ] = None,
-    online_checkpoint: Annotated[
-        Path | None,
-        typer.Option(help="Online LPM checkpoint (.safetensors + .json). Default: the shipped."),
-    ] = None,
-    online_backend: Annotated[
-        str, typer.Option(help="Online LPM backend: onnx (onnxruntime) or torch.")
-    ] = "onnx",
+    generator: GeneratorOption = None,
+    online_checkpoint: CheckpointOption = None,
+    online_backend: BackendOption = None,
 ) -> None:
     """Animate a portrait through a short conversation and write demo.mp4 (+ .npc.wav, sheet)."""
     from models.render.prep import load_character
@@ -150,7 +143,7 @@ def demo(
 
     try:
         with console.status("loading the generator"):
-            performer = make_generator(generator, online_checkpoint, online_backend)
+            performer = make_generator(generator, online_checkpoint, online_backend or "onnx")
     except (ValueError, OSError) as exc:  # unknown name, missing checkpoint
         _fail(str(exc))
         return
@@ -303,10 +296,7 @@ def bench_performer(
 
 @bench_app.command("online")
 def bench_online_cmd(
-    checkpoint: Annotated[
-        Path | None,
-        typer.Option(help="Online LPM checkpoint (.safetensors + .json). Default: the shipped."),
-    ] = None,
+    checkpoint: CheckpointOption = None,
     preset: Annotated[
         str | None,
         typer.Option(help="Bench an untrained model of this size instead (tiny or small)."),
@@ -386,9 +376,7 @@ def bench_serve_cmd(
     size: Annotated[int, typer.Option(help="Frame width and height.")] = 256,
     encoding: Annotated[str, typer.Option(help="rgba8 or jpeg.")] = "rgba8",
     character_dir: Annotated[Path | None, typer.Option(help="Server's character dir.")] = None,
-    generator: Annotated[
-        str | None, typer.Option(help="Server's generator (online, procedural); its default.")
-    ] = None,
+    generator: GeneratorOption = None,
 ) -> None:
     """Real server, N real-time client processes: fps, latency, late frames, CPU, RSS."""
     from rich.table import Table
@@ -448,16 +436,9 @@ def serve(
     ] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda.")] = None,
     character_dir: Annotated[Path | None, typer.Option(help="Where .lpmchar files live.")] = None,
-    generator: Annotated[
-        str | None, typer.Option(help="Performance generator: online or procedural.")
-    ] = None,
-    online_checkpoint: Annotated[
-        Path | None,
-        typer.Option(help="Online LPM checkpoint (.safetensors + .json). Default: the shipped."),
-    ] = None,
-    online_backend: Annotated[
-        str | None, typer.Option(help="Online LPM backend: onnx (onnxruntime) or torch.")
-    ] = None,
+    generator: GeneratorOption = None,
+    online_checkpoint: CheckpointOption = None,
+    online_backend: BackendOption = None,
     secure: Annotated[
         bool | None, typer.Option("--secure/--insecure", help="CurveZMQ + TLS + token.")
     ] = None,

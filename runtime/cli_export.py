@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from runtime.terminal import console
+from runtime.terminal import CheckpointOption, console
 from runtime.terminal import fail as _fail
 
 export_app: typer.Typer = typer.Typer(
@@ -18,10 +18,7 @@ export_app: typer.Typer = typer.Typer(
 @export_app.command("onnx")
 def export_onnx_cmd(
     out: Annotated[Path, typer.Option(help="Folder for the graphs and their JSON.")],
-    checkpoint: Annotated[
-        Path | None,
-        typer.Option(help="Online LPM checkpoint (.safetensors + .json). Default: the shipped."),
-    ] = None,
+    checkpoint: CheckpointOption = None,
     exporter: Annotated[
         str,
         typer.Option(help="torchscript (seconds) or dynamo (minutes; a slightly faster graph)."),
