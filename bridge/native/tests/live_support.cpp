@@ -131,7 +131,7 @@ std::size_t LiveClient::count_events(int type, lpm_session session) const {
     return n;
 }
 
-bool LiveClient::poll(lpm_session session, PolledFrame& out) {
+bool LiveClient::poll(lpm_session session, PolledFrame& out, std::int64_t playhead_us) {
     lpm_session_info info;
     std::memset(&info, 0, sizeof(info));
     info.struct_size = sizeof(info);
@@ -142,7 +142,7 @@ bool LiveClient::poll(lpm_session session, PolledFrame& out) {
     lpm_frame_info frame;
     std::memset(&frame, 0, sizeof(frame));
     frame.struct_size = sizeof(frame);
-    const int32_t status = lpm_session_poll_frame(client_, session, LPM_PLAYHEAD_AUTO, &frame,
+    const int32_t status = lpm_session_poll_frame(client_, session, playhead_us, &frame,
                                                   rgba_.data(), rgba_.size());
     if (status != LPM_OK) {
         REQUIRE(status == LPM_NO_DATA);

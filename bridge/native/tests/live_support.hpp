@@ -59,8 +59,9 @@ public:
     const std::vector<TimedEvent>& events() const { return events_; }
     std::size_t count_events(int type, lpm_session session) const;
 
-    // One poll at LPM_PLAYHEAD_AUTO (pixels included); true and `out` when a new frame came.
-    bool poll(lpm_session session, PolledFrame& out);
+    // One poll (pixels included) at `playhead_us`, the client's own estimate by default; true
+    // and `out` when a frame not returned before is at the playhead.
+    bool poll(lpm_session session, PolledFrame& out, std::int64_t playhead_us = LPM_PLAYHEAD_AUTO);
 
 private:
     lpm_client* client_ = nullptr;
