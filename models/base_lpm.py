@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from models.dit import DiTBlock, DiTConfig, rope_tables, timestep_embedding, window_mask
 from models.encoders import TEXT_DIM, AudioEncoder
 from models.flow import guided, sample_euler, time_grid
-from models.motion import CURVE_MAX, CURVE_MIN, NUM_CURVES
+from models.motion import CURVE_MAX, CURVE_MIN, NUM_CURVES, idx
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,35 @@ def base_small() -> BaseLPMConfig:
 
 
 PRESETS = {"tiny": base_tiny, "small": base_small}
+
+
+# Resting expressions a character may hold (curves, low, high): what the rest-pose reference
+# token is trained on (`models.train_base.random_rest`), so what the learned models carry.
+PERSONA_RESTS: tuple[tuple[tuple[str, ...], float, float], ...] = (
+    (("mouthSmileLeft", "mouthSmileRight"), 0.0, 0.35),
+    (("mouthFrownLeft", "mouthFrownRight"), 0.0, 0.2),
+    (("browInnerUp",), 0.0, 0.25),
+    (("browDownLeft", "browDownRight"), 0.0, 0.2),
+    (("eyeSquintLeft", "eyeSquintRight"), 0.0, 0.25),
+    (("headRoll",), -0.06, 0.06),
+    (("headPitch",), -0.05, 0.05),
+)
+
+
+def split_rest(rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A character's rest pose ``[61]`` as (what the learned models condition on, an offset).
+
+    The models were trained on rest poses within `PERSONA_RESTS` only; a portrait may rest
+    far outside them (a broad smile, an open mouth). They are conditioned on the pose clipped
+    to that range, and the remainder is added to every frame they make, so idle and silence
+    come back to the portrait's own expression, as with every generator."""
+    rest = np.asarray(rest, np.float32)
+    carried = np.zeros(NUM_CURVES, np.float32)
+    for names, lo, hi in PERSONA_RESTS:
+        for name in names:
+            i = idx(name)
+            carried[i] = np.clip(rest[i], lo, hi)
+    return carried, (rest - carried).astype(np.float32)
 
 
 class BaseLPM(nn.Module):
@@ -247,8 +276,9 @@ def generate(
     """A clip of any length: curves ``[T, 61]`` (raw units, clipped to the curve ranges).
 
     ``speak``/``listen`` are ``[T, 323]`` frame features, ``text`` ``[L, 384]`` token states
-    (``L`` may be 0), ``rest`` ``[61]``. Windows of ``config.window`` frames advance by
-    ``window − overlap``; each continues from the previous window's last ``overlap`` frames.
+    (``L`` may be 0), ``rest`` ``[61]`` (beyond the trained range: `split_rest`). Windows of
+    ``config.window`` frames advance by ``window − overlap``; each continues from the previous
+    window's last ``overlap`` frames.
     """
     options = options or SamplingOptions()
     model.eval()
@@ -269,7 +299,8 @@ def generate(
 
     text_t = torch.from_numpy(np.array(text, np.float32))[None]
     text_mask = torch.ones(1, text_t.shape[1], dtype=torch.bool)
-    rest_t = torch.from_numpy(np.asarray(rest, np.float32))[None]
+    carried, offset = split_rest(rest)
+    rest_t = torch.from_numpy(carried)[None]
     out = torch.zeros(1, max(total, 1), NUM_CURVES)
     start = 0
     while True:
@@ -287,5 +318,5 @@ def generate(
         if start + win >= total:
             break
         start += win - overlap
-    curves = model.denormalise(out[0, :total]).numpy()
+    curves = model.denormalise(out[0, :total]).numpy() + offset
     return np.clip(curves, CURVE_MIN, CURVE_MAX).astype(np.float32)

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from models.base_lpm import split_rest
 from models.encoders import TEXT_DIM, TextEncoder, features_from_frames, shared_text_encoder
 from models.generator import (
     DEFAULT_FPS,
@@ -45,7 +46,7 @@ from models.generator import (
     samples_per_frame,
 )
 from models.logmel import LogMelFrontEnd, LogMelState
-from models.motion import NUM_CURVES
+from models.motion import NUM_CURVES, clamp_curves
 from models.online_export import (
     DEFAULT_EXPORTER,
     DEFAULT_OPSET,
@@ -211,6 +212,7 @@ class OnlineGenState:
     listen_fe: LogMelState
     rng: np.random.Generator
     frames: int  # frames made so far
+    rest_offset: np.ndarray  # [61] the rest pose beyond what the model carries (`split_rest`)
 
 
 @dataclass
@@ -278,12 +280,15 @@ class OnlineGenerator:
         rest = np.asarray(character.rest_curves, np.float32)
         if rest.shape != (NUM_CURVES,) or not np.isfinite(rest).all():
             raise ValueError(f"rest_curves must be [{NUM_CURVES}] finite values, got {rest.shape}")
+        carried, offset = split_rest(rest)
+        offset.flags.writeable = False
         return OnlineGenState(
-            model=self.backend.init(rest[None].copy()),
+            model=self.backend.init(carried[None].copy()),
             speak_fe=self.front_end.init_state(),
             listen_fe=self.front_end.init_state(),
             rng=np.random.default_rng(seed),
             frames=0,
+            rest_offset=offset,
         )
 
     def step(self, state: OnlineGenState, chunk: ChunkInputs) -> tuple[np.ndarray, OnlineGenState]:
@@ -306,8 +311,10 @@ class OnlineGenerator:
         out = []
         for state, prep, (curves, model) in zip(states, prepared, models, strict=True):
             n = prep.steps * self.chunk_frames
-            nxt = OnlineGenState(model, prep.speak_fe, prep.listen_fe, prep.rng, state.frames + n)
-            out.append((curves, nxt))
+            nxt = OnlineGenState(
+                model, prep.speak_fe, prep.listen_fe, prep.rng, state.frames + n, state.rest_offset
+            )
+            out.append((clamp_curves(curves + state.rest_offset), nxt))
         return out
 
     # --- the parts of a step ----------------------------------------------------------------

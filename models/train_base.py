@@ -34,7 +34,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from models.base_lpm import PRESETS, BaseLPM, BaseLPMConfig
+from models.base_lpm import PERSONA_RESTS, PRESETS, BaseLPM, BaseLPMConfig
 from models.encoders import TEXT_DIM, TextEncoder, audio_frame_features, shared_text_encoder
 from models.flow import noisy, training_times, velocity_target
 from models.motion import CURVE_MAX, CURVE_MIN, NUM_CURVES, idx
@@ -71,25 +71,13 @@ class TrainConfig:
             raise ValueError("ema must be in [0, 1)")
 
 
-# Resting expressions a persona may hold (curve, low, high): the reference augmentation.
-_PERSONA = (
-    (("mouthSmileLeft", "mouthSmileRight"), 0.0, 0.35),
-    (("mouthFrownLeft", "mouthFrownRight"), 0.0, 0.2),
-    (("browInnerUp",), 0.0, 0.25),
-    (("browDownLeft", "browDownRight"), 0.0, 0.2),
-    (("eyeSquintLeft", "eyeSquintRight"), 0.0, 0.25),
-    (("headRoll",), -0.06, 0.06),
-    (("headPitch",), -0.05, 0.05),
-)
-
-
 def random_rest(rng: np.random.Generator) -> np.ndarray:
     """A random rest pose ``[61]``: half the time neutral, else 1–3 persona traits."""
     rest = np.zeros(NUM_CURVES, np.float32)
     if rng.random() < 0.5:
         return rest
-    for k in rng.choice(len(_PERSONA), size=rng.integers(1, 4), replace=False):
-        names, lo, hi = _PERSONA[k]
+    for k in rng.choice(len(PERSONA_RESTS), size=rng.integers(1, 4), replace=False):
+        names, lo, hi = PERSONA_RESTS[k]
         value = rng.uniform(lo, hi)
         for name in names:
             rest[idx(name)] = value

@@ -205,7 +205,9 @@ def _bench_one_online(
         t0, c0 = time.perf_counter(), time.thread_time()
         _, model = gen.backend.run(state.model, feed)
         t1, c1 = time.perf_counter(), time.thread_time()
-        state = OnlineGenState(model, prepared.speak_fe, prepared.listen_fe, prepared.rng, 0)
+        state = OnlineGenState(
+            model, prepared.speak_fe, prepared.listen_fe, prepared.rng, 0, state.rest_offset
+        )
         if k >= warm:
             wall.append(t1 - t0)
             cpu.append(c1 - c0)
