@@ -83,6 +83,11 @@ class TextEncoder:
         self._cache: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
+    def load(self) -> None:
+        """Load the encoder now (a server does so before it serves, not on the first prompt)."""
+        with self._lock:
+            self._load()
+
     def _load(self) -> Any:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -97,6 +102,9 @@ class TextEncoder:
         text = (prompt or "").strip()
         if not text:
             return np.zeros((0, TEXT_DIM), np.float32)
+        hit = self._cache.get(text)  # a hit needs no lock: entries are only ever added
+        if hit is not None:
+            return hit
         with self._lock:
             hit = self._cache.get(text)
             if hit is None:

@@ -274,6 +274,21 @@ class OnlineGenerator:
     def backend_name(self) -> str:
         return self.backend.name
 
+    def warm_up(self) -> None:
+        """Load and run everything once, so the first session does not wait for it: the text
+        encoder (seconds to load) and the backend's first run (allocations)."""
+        self._text.load()
+        state = self.init_state(CharacterConditioning())
+        silence = np.zeros(self.chunk_frames * self.spf, np.float32)
+        ahead = np.zeros(self.lookahead_frames * self.spf, np.float32)
+        chunk = ChunkInputs(self.chunk_frames, silence, silence, "smiles", self.fps,
+                            speak_ahead=ahead)  # fmt: skip
+        self.step(state, chunk)
+
+    def prepare_prompt(self, prompt: str | None) -> None:
+        """Encode ``prompt`` now (off the real-time thread); chunks then find it cached."""
+        self._text.encode(prompt)
+
     # --- the interface ------------------------------------------------------------------------
 
     def init_state(self, character: CharacterConditioning, seed: int = 0) -> OnlineGenState:

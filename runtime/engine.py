@@ -162,6 +162,8 @@ class Engine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._prep_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lpm-prep")
+        # New prompt texts are encoded here as they arrive, so the loop finds them cached.
+        self._text_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lpm-text")
         # Frames of one tick are rendered and encoded side by side: OpenCV and NumPy release
         # the GIL, and a chunked generator hands over several frames per session at once.
         self._render_pool = concurrent.futures.ThreadPoolExecutor(
@@ -175,6 +177,11 @@ class Engine:
 
     def start(self) -> None:
         self.registry.get(None)  # the default character is ready before the first client
+        warm_up = getattr(self.generator, "warm_up", None)
+        if warm_up is not None:  # a learned generator loads its text encoder and runs once
+            t0 = time.perf_counter()
+            warm_up()
+            log.info("generator warmed up in %.1f s", time.perf_counter() - t0)
         self._thread = threading.Thread(target=self._run, name="lpm-engine", daemon=True)
         self._thread.start()
 
@@ -189,6 +196,7 @@ class Engine:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._prep_pool.shutdown(wait=False, cancel_futures=True)
+        self._text_pool.shutdown(wait=False, cancel_futures=True)
         self._render_pool.shutdown(wait=False, cancel_futures=True)
 
     # --- the loop -----------------------------------------------------------------------------
@@ -496,13 +504,16 @@ class Engine:
             return Reply(session=s.id)
         if isinstance(req, SetPrompt):
             s = self._session(client, req.session)
+            self._prepare_prompt(req.prompt)
             s.prompt = req.prompt
             return Reply(session=s.id)
         if isinstance(req, TriggerEmote):
             s = self._session(client, req.session)
             start = max(s.cursor * s.pacing.spf, s.now_s())
             until = start + int(req.duration_s * SAMPLE_RATE)
-            s.emote = (_emote_prompt(req.emote, req.intensity), until)
+            text = _emote_prompt(req.emote, req.intensity)
+            self._prepare_prompt(text)
+            s.emote = (text, until)
             return Reply(session=s.id)
         if isinstance(req, GetStats):
             s = self._session(client, req.session, owner=False)
@@ -563,6 +574,7 @@ class Engine:
         )
         s.outboxes.append(outbox)
         self.sessions[sid] = s
+        self._prepare_prompt(req.prompt)
         log.info(
             "session %s created by %s: %s %dx%d %s",
             sid,
@@ -573,6 +585,12 @@ class Engine:
             s.encoding,
         )
         return self._info(s)
+
+    def _prepare_prompt(self, prompt: str | None) -> None:
+        """Have the generator encode a prompt text in the background (if it reads text)."""
+        prepare = getattr(self.generator, "prepare_prompt", None)
+        if prepare is not None and prompt and not self.shutting_down:
+            self._text_pool.submit(prepare, prompt)
 
     def _prepare(self, req: PrepareCharacter) -> concurrent.futures.Future[Message]:
         """Build a character off the transport's thread; the reply comes when it is done."""
