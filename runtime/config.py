@@ -17,7 +17,7 @@ from typing import Any
 from runtime.session import Pacing
 
 # The generator sessions use unless told otherwise (`lpm serve`, `lpm demo`, settings files).
-DEFAULT_GENERATOR = "procedural"
+DEFAULT_GENERATOR = "online"
 GENERATORS = ("procedural", "online")
 ONLINE_BACKENDS = ("onnx", "torch")
 
