@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from models.base_lpm import split_rest
+from models.blinks import BlinkLayer, BlinkState
 from models.encoders import TEXT_DIM, TextEncoder, features_from_frames, shared_text_encoder
 from models.generator import (
     DEFAULT_FPS,
@@ -213,6 +214,7 @@ class OnlineGenState:
     rng: np.random.Generator
     frames: int  # frames made so far
     rest_offset: np.ndarray  # [61] the rest pose beyond what the model carries (`split_rest`)
+    blinks: BlinkState | None  # the blink layer's state (None: the generator adds no blinks)
 
 
 @dataclass
@@ -239,6 +241,7 @@ class OnlineGenerator:
         *,
         text_encoder: TextEncoder | None = None,
         fps: float = DEFAULT_FPS,
+        blinks: bool = True,
     ) -> None:
         self.backend = backend
         self.config = config
@@ -248,6 +251,8 @@ class OnlineGenerator:
         self.lookahead_frames = config.lookahead
         self.front_end = LogMelFrontEnd(fps=fps)
         self._text = text_encoder or shared_text_encoder()
+        # The distilled model hardly blinks (`models.blinks`): a blink layer goes over it.
+        self.blink_layer = BlinkLayer(fps) if blinks else None
 
     @classmethod
     def from_model(
@@ -304,6 +309,7 @@ class OnlineGenerator:
             rng=np.random.default_rng(seed),
             frames=0,
             rest_offset=offset,
+            blinks=None if self.blink_layer is None else self.blink_layer.init_state(seed),
         )
 
     def step(self, state: OnlineGenState, chunk: ChunkInputs) -> tuple[np.ndarray, OnlineGenState]:
@@ -326,10 +332,16 @@ class OnlineGenerator:
         out = []
         for state, prep, (curves, model) in zip(states, prepared, models, strict=True):
             n = prep.steps * self.chunk_frames
+            curves = clamp_curves(curves + state.rest_offset)
+            blinks = state.blinks
+            if self.blink_layer is not None and blinks is not None:
+                lid, blinks = self.blink_layer.step(blinks, n)
+                curves = self.blink_layer.apply(curves, lid)
             nxt = OnlineGenState(
-                model, prep.speak_fe, prep.listen_fe, prep.rng, state.frames + n, state.rest_offset
-            )
-            out.append((clamp_curves(curves + state.rest_offset), nxt))
+                model, prep.speak_fe, prep.listen_fe, prep.rng, state.frames + n,
+                state.rest_offset, blinks,
+            )  # fmt: skip
+            out.append((curves, nxt))
         return out
 
     # --- the parts of a step ----------------------------------------------------------------

@@ -206,8 +206,9 @@ def _bench_one_online(
         _, model = gen.backend.run(state.model, feed)
         t1, c1 = time.perf_counter(), time.thread_time()
         state = OnlineGenState(
-            model, prepared.speak_fe, prepared.listen_fe, prepared.rng, 0, state.rest_offset
-        )
+            model, prepared.speak_fe, prepared.listen_fe, prepared.rng, 0, state.rest_offset,
+            state.blinks,
+        )  # fmt: skip
         if k >= warm:
             wall.append(t1 - t0)
             cpu.append(c1 - c0)
