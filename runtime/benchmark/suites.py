@@ -687,18 +687,22 @@ def speed_suite(
 
 
 def serve_suite(seconds: float, size: int = 256) -> dict[str, Any]:
-    """A real ``lpm serve`` process and one real-time client process (``lpm bench serve``):
-    audio→frame latency p50/p99, the server's CPU and RSS over time."""
+    """A real ``lpm serve`` process (its default generator) and one real-time client process
+    (``lpm bench serve``): audio→frame latency p50/p99, the server's CPU and RSS over time."""
     import tempfile
 
     from runtime.bench_serve import bench_serve
+    from runtime.config import DEFAULT_GENERATOR
 
     with tempfile.TemporaryDirectory(prefix="lpm-bench-chars-") as tmp:
-        run = bench_serve(1, seconds, size=size, character_dir=Path(tmp))
+        run = bench_serve(
+            1, seconds, size=size, character_dir=Path(tmp), generator=DEFAULT_GENERATOR
+        )
     row = run.row()
     receipts = [ms for r in run.results if not r.error for ms in r.receipt_ms]
     cpu = float(row["cpu_percent"])
     return {
+        "generator": DEFAULT_GENERATOR,
         "row": {k: (_finite(v) if isinstance(v, float) else v) for k, v in row.items()},
         "receipt_ms": [round(float(v), 3) for v in receipts],
         "rss_mb": [[round(t, 2), round(mb, 2)] for t, mb in run.rss_mb],
