@@ -30,8 +30,9 @@ namespace Lpm
     /// </summary>
     public sealed class NpcPerformer : IDisposable
     {
-        /// <summary>Latency assumed until the runtime states its own (PROTOCOL.md section 4 default).</summary>
-        public const long DefaultLatencyUs = 140000;
+        /// <summary>Latency assumed until the runtime states its own (PROTOCOL.md section 4: the
+        /// default generator, the Online LPM).</summary>
+        public const long DefaultLatencyUs = 340000;
 
         readonly LpmSession _session;
         readonly PlaybackClock _clock;

@@ -86,7 +86,7 @@ namespace Lpm.Tests
             using (var client = new LpmClient(new LpmClientSettings { Endpoint = "tcp://127.0.0.1:9" }))
             {
                 var performer = new NpcPerformer(client, new LpmSessionOptions(), 48000, false);
-                Assert.AreEqual(6720, performer.Tap.DelayFrames); // the default L before the runtime says
+                Assert.AreEqual(16320, performer.Tap.DelayFrames); // the default L (340 ms at 48 kHz) before the runtime says
                 performer.ProcessAudio(new float[2048], 2);
                 Assert.IsNull(performer.Present(0)); // not ready: nothing to show
                 Assert.AreEqual(ConnectionState.Connecting, performer.Status().Connection);
