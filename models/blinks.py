@@ -8,13 +8,16 @@ blinks, a fast close and a slower reopening. The lids are the larger of the gene
 ``eyeBlink`` and the layer's, so blinks the model does make are kept.
 
 Streaming like the generators: ``step(state, n) -> (lid[n], state)`` never changes ``state``,
-and stepping one frame at a time gives the same lids as stepping many at once.
+and stepping one frame at a time gives the same lids as stepping many at once. The procedural
+performer runs the same process frame by frame inside its own loop (``frame``), drawing from its
+own generator.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,33 +67,42 @@ class BlinkLayer:
 
     def step(self, state: BlinkState, num_frames: int) -> tuple[np.ndarray, BlinkState]:
         """Lid closure ``[num_frames]`` in [0, 1] (1 = closed) and the next state."""
-        cfg, dt = self.config, 1.0 / self.fps
         rng = copy.deepcopy(state.rng)
         wait, k, close, opening = state.wait_s, state.frame, state.close, state.open
         lid = np.zeros(num_frames, np.float32)
         for i in range(num_frames):
-            if k >= 0:
-                k += 1
-                if k > close + opening:
-                    k = -1
-            wait -= dt
-            if wait <= 0.0 and k < 0:
-                u = rng.random(4)
-                k = 1
-                close = max(1, round(_lerp(cfg.close_s, u[0]) * self.fps))
-                opening = max(1, round(_lerp(cfg.open_s, u[1]) * self.fps))
-                if u[2] < cfg.double_prob:
-                    wait = (close + opening) / self.fps + _lerp(cfg.double_gap_s, u[3])
-                else:
-                    interval = math.exp(self._mu + cfg.interval_sigma * rng.standard_normal())
-                    wait = min(max(interval, cfg.interval_s[0]), cfg.interval_s[1])
-            if k < 0:
-                lid[i] = 0.0
-            elif k <= close:
-                lid[i] = _ease(k / close)
-            else:
-                lid[i] = 1.0 - _ease((k - close) / opening)
+            lid[i], wait, k, close, opening = self.frame(wait, k, close, opening, lambda: rng)
         return lid, BlinkState(wait, k, close, opening, rng)
+
+    def frame(
+        self, wait: float, k: int, close: int, opening: int, rng: Callable[[], np.random.Generator]
+    ) -> tuple[float, float, int, int, int]:
+        """One frame of the blink process, for callers that keep its state in their own loop:
+        ``(lid, wait, k, close, opening)`` after the frame (fields as in `BlinkState`). ``rng``
+        is called only when a blink starts (a caller may create its generator lazily)."""
+        cfg = self.config
+        if k >= 0:
+            k += 1
+            if k > close + opening:
+                k = -1
+        wait -= 1.0 / self.fps
+        if wait <= 0.0 and k < 0:
+            u = rng().random(4).tolist()
+            k = 1
+            close = max(1, round(_lerp(cfg.close_s, u[0]) * self.fps))
+            opening = max(1, round(_lerp(cfg.open_s, u[1]) * self.fps))
+            if u[2] < cfg.double_prob:
+                wait = (close + opening) / self.fps + _lerp(cfg.double_gap_s, u[3])
+            else:
+                interval = math.exp(self._mu + cfg.interval_sigma * rng().standard_normal())
+                wait = min(max(interval, cfg.interval_s[0]), cfg.interval_s[1])
+        if k < 0:
+            lid = 0.0
+        elif k <= close:
+            lid = _ease(k / close)
+        else:
+            lid = 1.0 - _ease((k - close) / opening)
+        return lid, wait, k, close, opening
 
     @staticmethod
     def apply(curves: np.ndarray, lid: np.ndarray) -> np.ndarray:
@@ -102,7 +114,7 @@ class BlinkLayer:
 
 
 def _lerp(span: tuple[float, float], u: float) -> float:
-    return span[0] + (span[1] - span[0]) * float(u)
+    return span[0] + (span[1] - span[0]) * u
 
 
 def _ease(x: float) -> float:

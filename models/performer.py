@@ -62,6 +62,7 @@ from models.audio_features import (
     VadState,
     VoiceActivityDetector,
 )
+from models.blinks import BlinkConfig, BlinkLayer
 from models.emotes import (
     DEG,
     Emote,
@@ -405,6 +406,18 @@ class ProceduralPerformer(PerformanceGenerator[PerformerState]):
         self._front = AudioFrontEnd(cfg.features, cfg.fps)
         self._speak_vad = VoiceActivityDetector(cfg.speak_vad, cfg.fps)
         self._listen_vad = VoiceActivityDetector(cfg.listen_vad, cfg.fps)
+        self._blinks = BlinkLayer(
+            cfg.fps,
+            BlinkConfig(
+                rate_per_min=cfg.blink_rate_per_min,
+                interval_sigma=cfg.blink_interval_sigma,
+                interval_s=cfg.blink_interval_s,
+                double_prob=cfg.double_blink_prob,
+                double_gap_s=cfg.double_blink_gap_s,
+                close_s=cfg.blink_close_s,
+                open_s=cfg.blink_open_s,
+            ),
+        )
         self._pulse_s = np.array(
             [
                 cfg.accent_nod_s,
@@ -564,9 +577,6 @@ class ProceduralPerformer(PerformanceGenerator[PerformerState]):
         saccade_a = 1.0 - math.exp(-dt / cfg.saccade_tau_s)
         refractory = round(cfg.accent_refractory_s * self.fps)
         closure = cfg.closure_profile
-        # Lognormal blink intervals whose mean gives the configured rate, double blinks included.
-        mean_interval = 60.0 * (1.0 + cfg.double_blink_prob) / cfg.blink_rate_per_min
-        blink_mu = math.log(mean_interval) - 0.5 * cfg.blink_interval_sigma**2
         hold_mu = math.log(cfg.saccade_hold_median_s)
 
         jaw, rnd, spr, fri = m.jaw, m.rounded, m.spread, m.fricative
@@ -646,33 +656,10 @@ class ProceduralPerformer(PerformanceGenerator[PerformerState]):
                     start = -delay - cfg.backchannel_smile_lag_s
                     pt[_BC_SMILE], pa[_BC_SMILE] = start, lo + (hi - lo) * u[6]
 
-            # Blinks: k = 1..close closing, then reopening; a new one once the wait has run out.
-            if blink_k >= 0:
-                blink_k += 1
-                if blink_k > blink_c + blink_o:
-                    blink_k = -1
-            blink_wait -= dt
-            if blink_wait <= 0.0 and blink_k < 0:
-                u = rng.get().random(4).tolist()
-                blink_k = 1
-                blink_c = max(1, round(_lerp(cfg.blink_close_s, u[0]) * self.fps))
-                blink_o = max(1, round(_lerp(cfg.blink_open_s, u[1]) * self.fps))
-                if u[2] < cfg.double_blink_prob:
-                    blink_wait = (blink_c + blink_o) / self.fps + _lerp(
-                        cfg.double_blink_gap_s, u[3]
-                    )
-                else:
-                    z_blink = rng.get().standard_normal()
-                    interval = math.exp(blink_mu + cfg.blink_interval_sigma * z_blink)
-                    blink_wait = min(
-                        max(interval, cfg.blink_interval_s[0]), cfg.blink_interval_s[1]
-                    )
-            if blink_k < 0:
-                blink = 0.0
-            elif blink_k <= blink_c:
-                blink = _ease(blink_k / blink_c)
-            else:
-                blink = 1.0 - _ease((blink_k - blink_c) / blink_o)
+            # Blinks (models.blinks), drawing from this performer's generator.
+            blink, blink_wait, blink_k, blink_c, blink_o = self._blinks.frame(
+                blink_wait, blink_k, blink_c, blink_o, rng.get
+            )
 
             # Gaze: hold, then a fast saccade to the camera or a small look-away.
             saccade_wait -= dt
@@ -783,11 +770,6 @@ class ProceduralPerformer(PerformanceGenerator[PerformerState]):
 
 def _lerp(span: tuple[float, float], u: float) -> float:
     return span[0] + (span[1] - span[0]) * u
-
-
-def _ease(x: float) -> float:
-    """Smoothstep on [0, 1] for a Python float."""
-    return x * x * (3.0 - 2.0 * x)
 
 
 def perform(
