@@ -38,8 +38,16 @@ class BlinkConfig:
     open_s: tuple[float, float] = (0.15, 0.25)  # lid reopening time
 
     def __post_init__(self) -> None:
-        if self.rate_per_min <= 0 or self.interval_sigma < 0 or not 0 <= self.double_prob < 1:
+        # Written so that NaN fails every test.
+        if not (self.rate_per_min > 0 and self.interval_sigma >= 0 and 0 <= self.double_prob < 1):
             raise ValueError("rate_per_min must be > 0, interval_sigma ≥ 0, double_prob in [0, 1)")
+        for name in ("interval_s", "double_gap_s", "close_s", "open_s"):
+            lo, hi = getattr(self, name)
+            if not (0 <= lo <= hi < math.inf) or (name == "interval_s" and lo == 0):
+                raise ValueError(
+                    f"{name} must be a finite span 0 <= low <= high (interval_s: low > 0), "
+                    f"got {(lo, hi)}"
+                )
 
 
 @dataclass(frozen=True)
@@ -70,8 +78,9 @@ class BlinkLayer:
         rng = copy.deepcopy(state.rng)
         wait, k, close, opening = state.wait_s, state.frame, state.close, state.open
         lid = np.zeros(num_frames, np.float32)
+        draw = lambda: rng  # noqa: E731 (the generator `frame` asks for when a blink starts)
         for i in range(num_frames):
-            lid[i], wait, k, close, opening = self.frame(wait, k, close, opening, lambda: rng)
+            lid[i], wait, k, close, opening = self.frame(wait, k, close, opening, draw)
         return lid, BlinkState(wait, k, close, opening, rng)
 
     def frame(

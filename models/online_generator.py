@@ -24,6 +24,7 @@ ONNX, uses graphs shipped next to it or exports them once into the user's cache.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import logging
 import os
@@ -286,8 +287,9 @@ class OnlineGenerator:
         state = self.init_state(CharacterConditioning())
         silence = np.zeros(self.chunk_frames * self.spf, np.float32)
         ahead = np.zeros(self.lookahead_frames * self.spf, np.float32)
-        chunk = ChunkInputs(self.chunk_frames, silence, silence, "smiles", self.fps,
-                            speak_ahead=ahead)  # fmt: skip
+        chunk = ChunkInputs(
+            self.chunk_frames, silence, silence, "smiles", self.fps, speak_ahead=ahead
+        )
         self.step(state, chunk)
 
     def prepare_prompt(self, prompt: str | None) -> None:
@@ -337,9 +339,9 @@ class OnlineGenerator:
             if self.blink_layer is not None and blinks is not None:
                 lid, blinks = self.blink_layer.step(blinks, n)
                 curves = self.blink_layer.apply(curves, lid)
-            nxt = OnlineGenState(
-                model, prep.speak_fe, prep.listen_fe, prep.rng, state.frames + n,
-                state.rest_offset, blinks,
+            nxt = dataclasses.replace(
+                state, model=model, speak_fe=prep.speak_fe, listen_fe=prep.listen_fe,
+                rng=prep.rng, frames=state.frames + n, blinks=blinks,
             )  # fmt: skip
             out.append((curves, nxt))
         return out

@@ -101,6 +101,9 @@ def _span(name: str, value: tuple[float, float]) -> None:
         raise ValueError(f"{name} must be a (lo, hi) pair with 0 <= lo <= hi, got {value}")
 
 
+_BLINKS = BlinkConfig()
+
+
 @dataclass(frozen=True)
 class PerformerConfig:
     """Every tunable of :class:`ProceduralPerformer`; times in seconds, angles in degrees."""
@@ -142,14 +145,14 @@ class PerformerConfig:
     accent_brow: tuple[float, float] = (0.1, 0.2)  # ... by this much browInnerUp ...
     accent_brow_s: float = 0.5  # ... for this long
 
-    # --- blinks ------------------------------------------------------------------------------
-    blink_rate_per_min: float = 16.0  # adults at rest blink ~15-20 per minute
-    blink_interval_sigma: float = 0.45  # lognormal σ of inter-blink intervals (never metronomic)
-    blink_interval_s: tuple[float, float] = (0.8, 7.0)  # intervals clipped here: never > 8 s
-    double_blink_prob: float = 0.12  # share of blinks followed at once by a second one
-    double_blink_gap_s: tuple[float, float] = (0.04, 0.12)  # open time between the two
-    blink_close_s: tuple[float, float] = (0.10, 0.15)  # lid closing time
-    blink_open_s: tuple[float, float] = (0.15, 0.25)  # lid reopening time
+    # --- blinks (models.blinks: the defaults and their meaning are BlinkConfig's) -------------
+    blink_rate_per_min: float = _BLINKS.rate_per_min
+    blink_interval_sigma: float = _BLINKS.interval_sigma
+    blink_interval_s: tuple[float, float] = _BLINKS.interval_s
+    double_blink_prob: float = _BLINKS.double_prob
+    double_blink_gap_s: tuple[float, float] = _BLINKS.double_gap_s
+    blink_close_s: tuple[float, float] = _BLINKS.close_s
+    blink_open_s: tuple[float, float] = _BLINKS.open_s
     lid_follow: float = 0.3  # eyeBlink added per unit of eyeLookDown (upper lid follows the eye)
 
     # --- gaze --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ compared with the loudness envelope of the NPC's own voice.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -183,8 +184,6 @@ def bench_online(
 def _bench_one_online(
     name: str, gen: Any, chunks: int, sessions: int, batched_steps: int, seed: int
 ) -> dict[str, Any]:
-    from models.online_generator import OnlineGenState
-
     rng = np.random.default_rng(seed)
     c, la, spf = gen.chunk_frames, gen.lookahead_frames, gen.spf
     chunk_s = c / gen.fps
@@ -205,9 +204,9 @@ def _bench_one_online(
         t0, c0 = time.perf_counter(), time.thread_time()
         _, model = gen.backend.run(state.model, feed)
         t1, c1 = time.perf_counter(), time.thread_time()
-        state = OnlineGenState(
-            model, prepared.speak_fe, prepared.listen_fe, prepared.rng, 0, state.rest_offset,
-            state.blinks,
+        state = dataclasses.replace(
+            state, model=model, speak_fe=prepared.speak_fe, listen_fe=prepared.listen_fe,
+            rng=prepared.rng,
         )  # fmt: skip
         if k >= warm:
             wall.append(t1 - t0)
