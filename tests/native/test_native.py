@@ -247,8 +247,9 @@ def test_native_client_ctest(
     )
     print(f"\n[{name}] build {build_s:.1f} s, ctest {ctest_s:.1f} s: {summary}")
     print(json.dumps(metrics, indent=2))
+    # The ctest output (with the failing checks) goes last: a log cut in the middle keeps its end.
     assert done.returncode == 0, (
-        f"ctest failed ({name}):\n{output[-20000:]}\n{_diagnostics(server, metrics)}"
+        f"ctest failed ({name}):\n{_diagnostics(server, metrics)}\n--- ctest ---\n{output[-20000:]}"
     )
     assert "100% tests passed" in summary, output[-5000:]
     if name == "asan":
